@@ -1,0 +1,270 @@
+//! Block rules, and the typestate that proves a block passed them.
+//!
+//! [`check_block`] needs only the block: the merkle root and transaction list must match the
+//! header (else the block is *mutated*), size, coinbase placement, per-transaction shape, and
+//! no outpoint spent twice. [`validate_block`] adds the context the caller supplies (the
+//! parent, the median time past, the required bits, the clock and a UTXO view) and returns a
+//! [`ValidatedBlock`], the only type a chain will connect.
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+use crate::primitives::{
+    Amount, Block, BlockHash, BlockHeader, CompactTarget, Height, OutPoint, Transaction,
+};
+
+use super::coinbase::committed_height;
+use super::error::{BlockError, TxError};
+use super::params::Params;
+use super::pow::check_proof_of_work;
+use super::subsidy::block_subsidy;
+use super::time::check_block_time;
+use super::tx::{SignatureCheck, check_inputs, check_transaction};
+use super::utxo::{Coin, UtxoOverlay, UtxoView};
+
+/// What the chain knows about the place a new block goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderContext {
+    /// The new block's height.
+    pub height: Height,
+    /// The hash of the block it must build on.
+    pub prev_blockhash: BlockHash,
+    /// Median time past of the chain ending at the parent.
+    pub median_time_past: u32,
+    /// The bits the difficulty schedule requires at this height.
+    pub expected_bits: CompactTarget,
+}
+
+/// Checks a header against its context: parent, required bits, proof of work, time rules.
+/// `now` is the node's clock in Unix seconds.
+pub fn check_header(
+    header: &BlockHeader,
+    ctx: &HeaderContext,
+    now: u64,
+    params: &Params,
+) -> Result<(), BlockError> {
+    if header.prev_blockhash != ctx.prev_blockhash {
+        return Err(BlockError::WrongParent {
+            expected: ctx.prev_blockhash,
+            found: header.prev_blockhash,
+        });
+    }
+    if header.bits != ctx.expected_bits {
+        return Err(BlockError::BadDifficultyBits {
+            expected: ctx.expected_bits,
+            found: header.bits,
+        });
+    }
+    check_proof_of_work(header, params)?;
+    check_block_time(header.time, ctx.median_time_past, now, params)
+}
+
+/// Context-free block rules. Order matters: a body that does not match the header is
+/// reported as such before anything else, so a mutated copy never condemns a valid header.
+pub fn check_block(block: &Block, params: &Params) -> Result<(), BlockError> {
+    check_no_duplicate_txids(&block.transactions)?;
+    if block.compute_merkle_root() != block.header.merkle_root {
+        return Err(BlockError::BadMerkleRoot);
+    }
+    let size = block.size();
+    if size > params.max_block_size {
+        return Err(BlockError::Oversized {
+            size,
+            max: params.max_block_size,
+        });
+    }
+    check_coinbase_placement(&block.transactions)?;
+    for (index, tx) in block.transactions.iter().enumerate() {
+        check_transaction(tx, params).map_err(|source| BlockError::Transaction {
+            index,
+            txid: tx.txid(),
+            source,
+        })?;
+    }
+    check_no_double_spend(&block.transactions)
+}
+
+/// CVE-2012-2459: `[a, b, c]` and `[a, b, c, c]` share a merkle root; refuse the copy.
+fn check_no_duplicate_txids(txs: &[Transaction]) -> Result<(), BlockError> {
+    let mut seen = HashSet::with_capacity(txs.len());
+    for tx in txs {
+        let txid = tx.txid();
+        if !seen.insert(txid) {
+            return Err(BlockError::DuplicateTransaction(txid));
+        }
+    }
+    Ok(())
+}
+
+fn check_coinbase_placement(txs: &[Transaction]) -> Result<(), BlockError> {
+    let first = txs.first().ok_or(BlockError::NoTransactions)?;
+    if !first.is_coinbase() {
+        return Err(BlockError::FirstNotCoinbase);
+    }
+    match txs.iter().skip(1).position(Transaction::is_coinbase) {
+        Some(i) => Err(BlockError::ExtraCoinbase(i + 1)),
+        None => Ok(()),
+    }
+}
+
+fn check_no_double_spend(txs: &[Transaction]) -> Result<(), BlockError> {
+    let mut spent = HashSet::new();
+    for input in txs.iter().skip(1).flat_map(|tx| &tx.inputs) {
+        if !spent.insert(input.previous_output) {
+            return Err(BlockError::DoubleSpendInBlock(input.previous_output));
+        }
+    }
+    Ok(())
+}
+
+/// A block that passed every consensus rule in its context. Only [`validate_block`] makes
+/// one, so holding one is proof of validation.
+#[derive(Clone, Debug)]
+pub struct ValidatedBlock {
+    block: Block,
+    hash: BlockHash,
+    height: Height,
+    fees: Amount,
+    spent: Vec<(OutPoint, Coin)>,
+}
+
+impl ValidatedBlock {
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    pub fn height(&self) -> Height {
+        self.height
+    }
+
+    /// The fees its transactions pay (the coinbase may claim them).
+    pub fn fees(&self) -> Amount {
+        self.fees
+    }
+
+    /// The coins the block spends, in block order: the undo data that disconnects it.
+    pub fn spent_coins(&self) -> &[(OutPoint, Coin)] {
+        &self.spent
+    }
+
+    pub fn into_block(self) -> Block {
+        self.block
+    }
+}
+
+/// All consensus rules for `block` at the place `ctx` describes, spending from `view`.
+/// Signatures are verified in parallel; the error reported is the first in block order.
+pub fn validate_block(
+    block: Block,
+    ctx: &HeaderContext,
+    view: &(impl UtxoView + Sync + ?Sized),
+    now: u64,
+    params: &Params,
+) -> Result<ValidatedBlock, BlockError> {
+    check_header(&block.header, ctx, now, params)?;
+    check_block(&block, params)?;
+    let coinbase = &block.transactions[0];
+    let found = committed_height(coinbase);
+    if found != ctx.height {
+        return Err(BlockError::BadCoinbaseHeight {
+            expected: ctx.height,
+            found,
+        });
+    }
+    let spends = check_block_inputs(&block, view, ctx.height, params)?;
+    let allowed = block_subsidy(ctx.height, params)
+        .checked_add(spends.fees)
+        .ok_or(BlockError::FeesTooLarge)?;
+    let paid = coinbase
+        .total_output()
+        .expect("checked by check_transaction");
+    if paid > allowed {
+        return Err(BlockError::CoinbaseTooLarge { paid, allowed });
+    }
+    verify_signatures(&block, &spends.signature_checks)?;
+    Ok(ValidatedBlock {
+        hash: block.block_hash(),
+        height: ctx.height,
+        fees: spends.fees,
+        spent: spends.spent,
+        block,
+    })
+}
+
+struct BlockSpends {
+    fees: Amount,
+    spent: Vec<(OutPoint, Coin)>,
+    /// (transaction index, check)
+    signature_checks: Vec<(usize, SignatureCheck)>,
+}
+
+/// Runs the contextual input rules of every transaction in order, each seeing the outputs
+/// of those before it, and gathers the signature checks.
+fn check_block_inputs(
+    block: &Block,
+    view: &(impl UtxoView + ?Sized),
+    height: Height,
+    params: &Params,
+) -> Result<BlockSpends, BlockError> {
+    let genesis = params.genesis_hash();
+    let mut overlay = UtxoOverlay::new(view);
+    let mut spends = BlockSpends {
+        fees: Amount::ZERO,
+        spent: Vec::new(),
+        signature_checks: Vec::new(),
+    };
+    for (index, tx) in block.transactions.iter().enumerate() {
+        let txid = tx.txid();
+        if index > 0 {
+            let tx_error = |source| BlockError::Transaction {
+                index,
+                txid,
+                source,
+            };
+            let checked = check_inputs(tx, &overlay, height, params, &genesis).map_err(tx_error)?;
+            spends.fees = spends
+                .fees
+                .checked_add(checked.fee)
+                .ok_or(BlockError::FeesTooLarge)?;
+            for (outpoint, _) in &checked.spent {
+                overlay.spend(outpoint);
+            }
+            spends.spent.extend(checked.spent);
+            spends
+                .signature_checks
+                .extend(checked.signature_checks.into_iter().map(|c| (index, c)));
+        }
+        for (vout, output) in tx.outputs.iter().enumerate() {
+            let vout = u32::try_from(vout).expect("fewer than 2^32 outputs fit in a block");
+            let coin = Coin {
+                output: *output,
+                height,
+                is_coinbase: index == 0,
+            };
+            overlay.add(OutPoint::new(txid, vout), coin);
+        }
+    }
+    Ok(spends)
+}
+
+fn verify_signatures(block: &Block, checks: &[(usize, SignatureCheck)]) -> Result<(), BlockError> {
+    let failure = checks
+        .par_iter()
+        .find_first(|(_, check)| check.run().is_err());
+    match failure {
+        None => Ok(()),
+        Some((index, check)) => {
+            let source: TxError = check.run().expect_err("it failed a moment ago");
+            Err(BlockError::Transaction {
+                index: *index,
+                txid: block.transactions[*index].txid(),
+                source,
+            })
+        }
+    }
+}

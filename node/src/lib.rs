@@ -1,0 +1,24 @@
+//! ChainCore: a proof-of-work UTXO blockchain node.
+//!
+//! # Layout
+//!
+//! The crate is a pure core wrapped in an I/O shell. Dependencies point inward only:
+//!
+//! ```text
+//!   shell (feature "full"):  launch ─▶ api, network, sync ─▶ storage
+//!                                         │
+//!   pure core:               mempool ─▶ chain ─▶ consensus ─▶ primitives
+//! ```
+//!
+//! - [`primitives`]: hashes, amounts, addresses, keys, headers, transactions, blocks, and the
+//!   one canonical byte encoding.
+//! - [`consensus`]: network parameters, genesis, proof of work, aserti3-2d, time, subsidy,
+//!   coinbase, transaction and block rules; `Block` becomes `ValidatedBlock` only here.
+//! - [`testkit`]: builds valid chains in memory, for tests, benchmarks and demos.
+//!
+//! The pure core reads no clock, touches no disk or socket and imports none of tokio,
+//! libp2p, axum or sea-orm: `cargo check -p chaincore --no-default-features` proves it.
+
+pub mod consensus;
+pub mod primitives;
+pub mod testkit;
