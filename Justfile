@@ -45,5 +45,7 @@ fmt:
     cargo fmt --all
 
 # Benchmarks (release build): figures beside this machine's ceilings, measured in the same run.
+# The chain-state benchmark runs on SQLite and, when a server answers, on PostgreSQL.
 bench:
     cargo bench -p chaincore --no-default-features --bench hashing
+    cargo bench -p chaincore --bench chainstate

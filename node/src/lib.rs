@@ -14,11 +14,24 @@
 //!   one canonical byte encoding.
 //! - [`consensus`]: network parameters, genesis, proof of work, aserti3-2d, time, subsidy,
 //!   coinbase, transaction and block rules; `Block` becomes `ValidatedBlock` only here.
+//! - [`chain`]: the block index, best-chain choice, reorg plans, per-block change sets, the
+//!   UTXO commitment, the orphan pool and chain events.
+//! - [`mempool`]: transactions waiting for a block, and block templates.
 //! - [`testkit`]: builds valid chains in memory, for tests, benchmarks and demos.
 //!
 //! The pure core reads no clock, touches no disk or socket and imports none of tokio,
 //! libp2p, axum or sea-orm: `cargo check -p chaincore --no-default-features` proves it.
 
+pub mod chain;
+#[cfg(feature = "full")]
+pub mod chainstate;
 pub mod consensus;
+#[cfg(feature = "full")]
+pub mod indexer;
+#[cfg(feature = "full")]
+pub mod ledger;
+pub mod mempool;
 pub mod primitives;
+#[cfg(feature = "full")]
+pub mod storage;
 pub mod testkit;

@@ -3,7 +3,8 @@
 //! [`TestChain`] keeps a main chain and its UTXO set in plain maps, mines blocks at the
 //! network's difficulty with the portable solver, and validates every block it accepts with
 //! the real consensus rules. It is deliberately simple (no forks, no storage): the `chain`
-//! module is what a node runs.
+//! module is what a node runs. [`BusyChain`] makes long chains of full blocks quickly, for
+//! benchmarks and sync tests.
 
 use std::collections::HashMap;
 
@@ -66,6 +67,16 @@ impl TestChain {
             blocks: vec![params.genesis_block().clone()],
             utxos: HashMap::new(),
         }
+    }
+
+    /// A chain on which `owner`'s coinbase (50 coins, from block 1) has just matured: the
+    /// next block may spend the returned outpoint.
+    pub fn with_mature_coin(params: &Params, owner: &Address) -> (Self, OutPoint) {
+        let mut chain = Self::new(params);
+        let first = chain.mine(owner, Vec::new());
+        chain.mine_empty(params.coinbase_maturity as usize, &key(255).address());
+        let coin = OutPoint::new(first.block().transactions[0].txid(), 0);
+        (chain, coin)
     }
 
     pub fn params(&self) -> &Params {
@@ -257,5 +268,146 @@ impl TestChain {
             }
         }
         self.blocks.push(validated.block().clone());
+    }
+}
+
+/// The UTXO set of a main chain, rebuilt from scratch by replaying its blocks in order
+/// (genesis first; its output is unspendable and skipped). The reference the chain state's
+/// incremental UTXO set is checked against.
+pub fn replay_utxo_set(main_chain: &[Block]) -> HashMap<OutPoint, Coin> {
+    let mut utxos = HashMap::new();
+    for (height, block) in main_chain.iter().enumerate().skip(1) {
+        let height = Height::new(u32::try_from(height).expect("test chains are short"));
+        for (index, tx) in block.transactions.iter().enumerate() {
+            for input in tx.inputs.iter().filter(|_| index > 0) {
+                utxos.remove(&input.previous_output);
+            }
+            let txid = tx.txid();
+            for (output, vout) in tx.outputs.iter().zip(0u32..) {
+                utxos.insert(
+                    OutPoint::new(txid, vout),
+                    Coin {
+                        output: *output,
+                        height,
+                        is_coinbase: index == 0,
+                    },
+                );
+            }
+        }
+    }
+    utxos
+}
+
+/// A generator of long chains of busy blocks: every block carries one signed transaction per
+/// *lane*, each spending its lane's output from the block before. Blocks keep to the
+/// schedule (one spacing apart), so they stay at the pow limit and mine instantly; they are
+/// built without validation (the chain state under test does that). Clone it to fork.
+#[derive(Debug, Clone)]
+pub struct BusyChain {
+    params: Params,
+    key: PrivateKey,
+    lanes: Vec<(OutPoint, Amount)>,
+    fee: Amount,
+    prev: BlockHash,
+    height: Height,
+    time: u32,
+}
+
+impl BusyChain {
+    /// The setup blocks (a coinbase to spend, maturity, then a fan-out transaction into
+    /// `lanes` outputs) and a generator positioned after them.
+    ///
+    /// # Panics
+    /// If one coinbase cannot fund `lanes` lanes (more than 10,000).
+    pub fn new(params: &Params, lanes: usize) -> (Self, Vec<Block>) {
+        let key = key(200);
+        let mut chain = TestChain::new(params);
+        let funding = chain.mine(&key.address(), vec![]);
+        chain.mine_empty(params.coinbase_maturity as usize, &key.address());
+        let coin = OutPoint::new(funding.block().transactions[0].txid(), 0);
+        let per_lane = Amount::from_units(params.initial_subsidy.units() / (lanes as u64 + 1))
+            .expect("in range");
+        assert!(
+            per_lane.units() > 100_000,
+            "too many lanes for one coinbase"
+        );
+        let outputs = vec![TxOut::to_address(per_lane, &key.address()); lanes];
+        let fan_out = spend(&[coin], &key, outputs, &params.genesis_hash());
+        let txid = fan_out.txid();
+        chain.mine(&key.address(), vec![fan_out]);
+        let lanes = (0..lanes)
+            .map(|i| {
+                (
+                    OutPoint::new(txid, u32::try_from(i).expect("few lanes")),
+                    per_lane,
+                )
+            })
+            .collect();
+        let tip = chain.tip().clone();
+        let generator = Self {
+            params: *params,
+            key,
+            lanes,
+            fee: Amount::from_units(1_000).expect("in range"),
+            prev: tip.block_hash(),
+            height: chain.height(),
+            time: tip.header.time,
+        };
+        (generator, chain.blocks()[1..].to_vec())
+    }
+
+    /// Changes the fee every later transaction pays, so that a fork's transactions differ
+    /// from the original branch's.
+    pub fn set_fee(&mut self, fee: Amount) {
+        self.fee = fee;
+    }
+
+    /// The next block: one transaction per lane, signed in parallel.
+    pub fn next_block(&mut self) -> Block {
+        use rayon::prelude::*;
+        let genesis = self.params.genesis_hash();
+        let (key, fee) = (&self.key, self.fee);
+        let txs: Vec<Transaction> = self
+            .lanes
+            .par_iter()
+            .map(|(outpoint, value)| {
+                let change = value.checked_sub(fee).expect("lanes outlast any benchmark");
+                spend(
+                    &[*outpoint],
+                    key,
+                    vec![TxOut::to_address(change, &key.address())],
+                    &genesis,
+                )
+            })
+            .collect();
+        for (lane, tx) in self.lanes.iter_mut().zip(&txs) {
+            *lane = (OutPoint::new(tx.txid(), 0), tx.outputs[0].value);
+        }
+        self.height = self.height.next();
+        self.time += self.params.target_spacing;
+        let fees = fee.checked_mul(txs.len() as u64).expect("in range");
+        let reward = block_subsidy(self.height, &self.params)
+            .checked_add(fees)
+            .expect("in range");
+        let coinbase = build_coinbase(
+            self.height,
+            0,
+            b"busy",
+            vec![TxOut::to_address(reward, &self.key.address())],
+        );
+        let mut block = Block {
+            header: BlockHeader {
+                version: 1,
+                prev_blockhash: self.prev,
+                merkle_root: Default::default(),
+                time: self.time,
+                bits: self.params.pow_limit,
+                nonce: 0,
+            },
+            transactions: [vec![coinbase], txs].concat(),
+        };
+        TestChain::solve(&mut block);
+        self.prev = block.block_hash();
+        block
     }
 }

@@ -21,10 +21,7 @@ struct Setup {
 /// A dev chain where alice's first coinbase has just matured.
 fn setup() -> Setup {
     let alice = key(1);
-    let mut chain = TestChain::new(&DEV);
-    let first = chain.mine(&alice.address(), vec![]);
-    chain.mine_empty(DEV.coinbase_maturity as usize, &key(9).address());
-    let coin = OutPoint::new(first.block().transactions[0].txid(), 0);
+    let (chain, coin) = TestChain::with_mature_coin(&DEV, &alice.address());
     Setup {
         chain,
         alice,

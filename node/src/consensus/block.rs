@@ -18,6 +18,7 @@ use super::coinbase::committed_height;
 use super::error::{BlockError, TxError};
 use super::params::Params;
 use super::pow::check_proof_of_work;
+use super::sighash::{input_index, sighash};
 use super::subsidy::block_subsidy;
 use super::time::check_block_time;
 use super::tx::{SignatureCheck, check_inputs, check_transaction};
@@ -118,10 +119,14 @@ fn check_no_double_spend(txs: &[Transaction]) -> Result<(), BlockError> {
     Ok(())
 }
 
-/// A block that passed every consensus rule in its context. Only [`validate_block`] makes
-/// one, so holding one is proof of validation.
+/// A block that passed every consensus rule in its context except the signatures:
+/// [`check_block_contextually`] makes one. Half of the typestate: with a [`SignaturesChecked`]
+/// for the same block it becomes a [`ValidatedBlock`].
+///
+/// The split lets a node verify signatures (the costly, parallel part, which needs no UTXO
+/// set) while it does everything else, and commit only when both are done.
 #[derive(Clone, Debug)]
-pub struct ValidatedBlock {
+pub struct CheckedBlock {
     block: Block,
     hash: BlockHash,
     height: Height,
@@ -129,7 +134,19 @@ pub struct ValidatedBlock {
     spent: Vec<(OutPoint, Coin)>,
 }
 
-impl ValidatedBlock {
+/// Proof that every input signature of the block `hash` verified. Only
+/// [`verify_block_signatures`] makes one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignaturesChecked {
+    hash: BlockHash,
+}
+
+/// A block that passed every consensus rule in its context. Only [`validate_block`] and
+/// [`CheckedBlock::with_signatures`] make one, so holding one is proof of validation.
+#[derive(Clone, Debug)]
+pub struct ValidatedBlock(CheckedBlock);
+
+impl CheckedBlock {
     pub fn block(&self) -> &Block {
         &self.block
     }
@@ -152,13 +169,50 @@ impl ValidatedBlock {
         &self.spent
     }
 
+    /// Completes validation with the signatures' proof.
+    ///
+    /// # Panics
+    /// If the proof is for another block: that is a bug in the caller, never bad input.
+    pub fn with_signatures(self, proof: SignaturesChecked) -> ValidatedBlock {
+        assert_eq!(proof.hash, self.hash, "signature proof for another block");
+        ValidatedBlock(self)
+    }
+}
+
+impl ValidatedBlock {
+    pub fn block(&self) -> &Block {
+        &self.0.block
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        self.0.hash
+    }
+
+    pub fn height(&self) -> Height {
+        self.0.height
+    }
+
+    pub fn fees(&self) -> Amount {
+        self.0.fees
+    }
+
+    pub fn spent_coins(&self) -> &[(OutPoint, Coin)] {
+        &self.0.spent
+    }
+
+    /// The contextually checked block (validation forgets nothing).
+    pub fn checked(&self) -> &CheckedBlock {
+        &self.0
+    }
+
     pub fn into_block(self) -> Block {
-        self.block
+        self.0.block
     }
 }
 
 /// All consensus rules for `block` at the place `ctx` describes, spending from `view`.
-/// Signatures are verified in parallel; the error reported is the first in block order.
+/// Signatures are verified in parallel after everything else; the error reported is the
+/// first in block order.
 pub fn validate_block(
     block: Block,
     ctx: &HeaderContext,
@@ -166,6 +220,20 @@ pub fn validate_block(
     now: u64,
     params: &Params,
 ) -> Result<ValidatedBlock, BlockError> {
+    let checked = check_block_contextually(block, ctx, view, now, params)?;
+    let proof = verify_block_signatures(checked.block(), params)?;
+    Ok(checked.with_signatures(proof))
+}
+
+/// Every rule but the signatures: header in context, block structure, coinbase height and
+/// value, and each input against `view` (existence, maturity, owner, amounts).
+pub fn check_block_contextually(
+    block: Block,
+    ctx: &HeaderContext,
+    view: &(impl UtxoView + ?Sized),
+    now: u64,
+    params: &Params,
+) -> Result<CheckedBlock, BlockError> {
     check_header(&block.header, ctx, now, params)?;
     check_block(&block, params)?;
     let coinbase = &block.transactions[0];
@@ -186,8 +254,7 @@ pub fn validate_block(
     if paid > allowed {
         return Err(BlockError::CoinbaseTooLarge { paid, allowed });
     }
-    verify_signatures(&block, &spends.signature_checks)?;
-    Ok(ValidatedBlock {
+    Ok(CheckedBlock {
         hash: block.block_hash(),
         height: ctx.height,
         fees: spends.fees,
@@ -196,15 +263,50 @@ pub fn validate_block(
     })
 }
 
+/// Verifies every input signature of `block` (all threads); the error is the first failure
+/// in block order. Needs no UTXO set: the key and signature are in each input's witness and
+/// the digest depends only on the transaction and the network (see `sighash`); that the key
+/// owns the coin is checked by [`check_block_contextually`].
+pub fn verify_block_signatures(
+    block: &Block,
+    params: &Params,
+) -> Result<SignaturesChecked, BlockError> {
+    let genesis = params.genesis_hash();
+    let checks: Vec<(usize, SignatureCheck)> = block
+        .transactions
+        .iter()
+        .enumerate()
+        .skip(1)
+        .flat_map(|(index, tx)| {
+            let txid = tx.txid();
+            tx.inputs.iter().enumerate().map(move |(input, i)| {
+                let digest = sighash(&genesis, &txid, input_index(input));
+                (
+                    index,
+                    SignatureCheck {
+                        index: input,
+                        pubkey: i.witness.pubkey,
+                        signature: i.witness.signature,
+                        digest,
+                    },
+                )
+            })
+        })
+        .collect();
+    verify_signatures(block, &checks)?;
+    Ok(SignaturesChecked {
+        hash: block.block_hash(),
+    })
+}
+
 struct BlockSpends {
     fees: Amount,
     spent: Vec<(OutPoint, Coin)>,
-    /// (transaction index, check)
-    signature_checks: Vec<(usize, SignatureCheck)>,
 }
 
 /// Runs the contextual input rules of every transaction in order, each seeing the outputs
-/// of those before it, and gathers the signature checks.
+/// of those before it. (The signature checks `check_inputs` returns are left to
+/// [`verify_block_signatures`].)
 fn check_block_inputs(
     block: &Block,
     view: &(impl UtxoView + ?Sized),
@@ -216,7 +318,6 @@ fn check_block_inputs(
     let mut spends = BlockSpends {
         fees: Amount::ZERO,
         spent: Vec::new(),
-        signature_checks: Vec::new(),
     };
     for (index, tx) in block.transactions.iter().enumerate() {
         let txid = tx.txid();
@@ -235,9 +336,6 @@ fn check_block_inputs(
                 overlay.spend(outpoint);
             }
             spends.spent.extend(checked.spent);
-            spends
-                .signature_checks
-                .extend(checked.signature_checks.into_iter().map(|c| (index, c)));
         }
         for (vout, output) in tx.outputs.iter().enumerate() {
             let vout = u32::try_from(vout).expect("fewer than 2^32 outputs fit in a block");

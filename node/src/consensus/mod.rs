@@ -24,7 +24,10 @@ pub mod time;
 pub mod tx;
 pub mod utxo;
 
-pub use block::{HeaderContext, ValidatedBlock, check_block, check_header, validate_block};
+pub use block::{
+    CheckedBlock, HeaderContext, SignaturesChecked, ValidatedBlock, check_block,
+    check_block_contextually, check_header, validate_block, verify_block_signatures,
+};
 pub use difficulty::next_bits;
 pub use error::{BlockError, TxError};
 pub use params::{Network, Params};

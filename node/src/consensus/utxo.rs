@@ -50,11 +50,10 @@ impl<'a, V: UtxoView + ?Sized> UtxoOverlay<'a, V> {
         }
     }
 
-    /// Records that `outpoint` is spent.
+    /// Records that `outpoint` is spent (whether the base or this overlay created it).
     pub fn spend(&mut self, outpoint: &OutPoint) {
-        if self.created.remove(outpoint).is_none() {
-            self.spent.insert(*outpoint);
-        }
+        self.created.remove(outpoint);
+        self.spent.insert(*outpoint);
     }
 
     /// Records a new unspent output.

@@ -18,7 +18,7 @@ pub mod transaction;
 pub use address::{Address, AddressError, PubkeyHash};
 pub use amount::{Amount, AmountError};
 pub use block::Block;
-pub use encode::{Decode, DecodeError, Encode, decode, encode};
+pub use encode::{Decode, DecodeError, Encode, Reader, decode, encode};
 pub use hash::{BlockHash, MerkleRoot, Midstate, Txid, Wtxid, hash160, sha256d};
 pub use header::{BlockHeader, Height};
 pub use keys::{PrivateKey, PublicKeyBytes, SignatureBytes, SignatureError};

@@ -1,0 +1,321 @@
+//! The block index and the active chain.
+//!
+//! Every header the node accepts gets an [`IndexEntry`]: its height, the cumulative work of
+//! the chain ending at it, and a [`BlockStatus`]. A block whose body, and every ancestor's
+//! body, is stored is *complete*; the complete, not-invalid entry with the most work is the
+//! best tip, and on equal work the one whose body arrived first (lowest `sequence`) wins, so
+//! a node never flips between equal branches.
+//!
+//! The index never touches storage; the caller persists what changes.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+
+use crate::consensus::{HeaderContext, Params, median_time_past, next_bits};
+use crate::primitives::{BlockHash, BlockHeader, Height, Work};
+
+/// What the node knows about a block, as persisted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BlockStatus {
+    /// The header passed its checks; the body has not arrived.
+    HeaderOnly,
+    /// The body is stored but has not been connected (validated in context) yet.
+    DataStored,
+    /// Connected at least once: fully valid.
+    Valid,
+    /// Failed validation, or descends from a block that did. Never connected again.
+    Invalid,
+}
+
+impl BlockStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockStatus::HeaderOnly => "header",
+            BlockStatus::DataStored => "data",
+            BlockStatus::Valid => "valid",
+            BlockStatus::Invalid => "invalid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::HeaderOnly,
+            Self::DataStored,
+            Self::Valid,
+            Self::Invalid,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    pub fn has_data(self) -> bool {
+        matches!(self, BlockStatus::DataStored | BlockStatus::Valid)
+    }
+}
+
+/// One block of the index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub hash: BlockHash,
+    pub header: BlockHeader,
+    pub height: Height,
+    /// Work of the chain from genesis up to and including this block.
+    pub chain_work: Work,
+    pub status: BlockStatus,
+    /// Order in which bodies arrived (ties between equal-work tips go to the lowest);
+    /// `u64::MAX` until the body arrives.
+    pub sequence: u64,
+}
+
+/// Ordering of candidate tips: most work first, then first seen.
+type CandidateKey = (Work, Reverse<u64>, BlockHash);
+
+/// Every known header, with parent/child links and the set of possible best tips.
+#[derive(Debug, Default, Clone)]
+pub struct BlockIndex {
+    entries: HashMap<BlockHash, IndexEntry>,
+    children: HashMap<BlockHash, Vec<BlockHash>>,
+    /// Blocks whose body and all ancestors' bodies are stored (genesis included).
+    complete: std::collections::HashSet<BlockHash>,
+    candidates: BTreeSet<CandidateKey>,
+}
+
+impl BlockIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, hash: &BlockHash) -> Option<&IndexEntry> {
+        self.entries.get(hash)
+    }
+
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &IndexEntry> {
+        self.entries.values()
+    }
+
+    pub fn children(&self, hash: &BlockHash) -> &[BlockHash] {
+        self.children.get(hash).map_or(&[], Vec::as_slice)
+    }
+
+    /// Adds an entry whose parent is already indexed (or genesis). Re-adding is a no-op.
+    ///
+    /// # Panics
+    /// If the parent of a non-genesis entry is unknown: callers keep orphans elsewhere.
+    pub fn insert(&mut self, entry: IndexEntry) {
+        if self.entries.contains_key(&entry.hash) {
+            return;
+        }
+        let parent = entry.header.prev_blockhash;
+        let is_genesis = entry.height == Height::GENESIS;
+        assert!(
+            is_genesis || self.entries.contains_key(&parent),
+            "index entry without its parent"
+        );
+        self.entries.insert(entry.hash, entry);
+        if !is_genesis {
+            self.children.entry(parent).or_default().push(entry.hash);
+        }
+        let parent_complete = is_genesis || self.complete.contains(&parent);
+        if entry.status.has_data() && parent_complete {
+            self.mark_complete_from(entry.hash);
+        }
+    }
+
+    /// The entry for a block that a new header extends: height, work and (unset) status.
+    pub fn entry_for(&self, header: &BlockHeader, work: Work) -> Option<IndexEntry> {
+        let parent = self.entries.get(&header.prev_blockhash)?;
+        Some(IndexEntry {
+            hash: header.block_hash(),
+            header: *header,
+            height: parent.height.next(),
+            chain_work: parent.chain_work + work,
+            status: BlockStatus::HeaderOnly,
+            sequence: u64::MAX,
+        })
+    }
+
+    /// Records that `hash`'s body is stored, as the `sequence`-th body to arrive.
+    pub fn set_data_stored(&mut self, hash: &BlockHash, sequence: u64) {
+        let Some(entry) = self.entries.get_mut(hash) else {
+            return;
+        };
+        if entry.status != BlockStatus::HeaderOnly {
+            return;
+        }
+        entry.status = BlockStatus::DataStored;
+        entry.sequence = sequence;
+        let parent = entry.header.prev_blockhash;
+        if entry.height == Height::GENESIS || self.complete.contains(&parent) {
+            self.mark_complete_from(*hash);
+        }
+    }
+
+    /// Marks `hash` and its descendants complete where their bodies are stored.
+    fn mark_complete_from(&mut self, hash: BlockHash) {
+        let mut stack = vec![hash];
+        while let Some(h) = stack.pop() {
+            let entry = self.entries[&h];
+            if !entry.status.has_data() || !self.complete.insert(h) {
+                continue;
+            }
+            self.candidates
+                .insert((entry.chain_work, Reverse(entry.sequence), h));
+            stack.extend(self.children(&h).iter().copied());
+        }
+    }
+
+    /// Records that `hash` was connected: it is valid.
+    pub fn set_valid(&mut self, hash: &BlockHash) {
+        if let Some(entry) = self.entries.get_mut(hash)
+            && entry.status == BlockStatus::DataStored
+        {
+            entry.status = BlockStatus::Valid;
+        }
+    }
+
+    /// Marks `hash` and all its descendants invalid; returns every hash it marked.
+    pub fn set_invalid(&mut self, hash: &BlockHash) -> Vec<BlockHash> {
+        let mut marked = Vec::new();
+        let mut stack = vec![*hash];
+        while let Some(h) = stack.pop() {
+            let Some(entry) = self.entries.get_mut(&h) else {
+                continue;
+            };
+            if entry.status != BlockStatus::Invalid {
+                entry.status = BlockStatus::Invalid;
+                self.candidates
+                    .remove(&(entry.chain_work, Reverse(entry.sequence), h));
+                self.complete.remove(&h);
+                marked.push(h);
+            }
+            stack.extend(self.children(&h).iter().copied());
+        }
+        marked
+    }
+
+    /// The best tip: the complete, not-invalid block with the most work, first seen on a tie.
+    pub fn best_tip(&self) -> Option<BlockHash> {
+        // Sequences are unique per stored body, so the hash never decides the order.
+        self.candidates.last().map(|(_, _, hash)| *hash)
+    }
+
+    /// The ancestor of `hash` at `height` (or `hash` itself).
+    pub fn ancestor(&self, hash: &BlockHash, height: Height) -> Option<BlockHash> {
+        let mut entry = self.entries.get(hash)?;
+        if height > entry.height {
+            return None;
+        }
+        while entry.height > height {
+            entry = self.entries.get(&entry.header.prev_blockhash)?;
+        }
+        Some(entry.hash)
+    }
+
+    /// The last `n` block times of the chain ending at `hash`, oldest first.
+    fn recent_times(&self, hash: &BlockHash, n: usize) -> Vec<u32> {
+        let mut times = Vec::with_capacity(n);
+        let mut cursor = self.entries.get(hash);
+        while let Some(entry) = cursor {
+            times.push(entry.header.time);
+            if times.len() == n || entry.height == Height::GENESIS {
+                break;
+            }
+            cursor = self.entries.get(&entry.header.prev_blockhash);
+        }
+        times.reverse();
+        times
+    }
+
+    /// What consensus needs to judge a block that builds on `parent`.
+    pub fn header_context(&self, parent: &BlockHash, params: &Params) -> Option<HeaderContext> {
+        let entry = self.entries.get(parent)?;
+        let height = entry.height.next();
+        let anchor_time = self
+            .ancestor(parent, Height::new(1))
+            .map_or(0, |h| self.entries[&h].header.time);
+        Some(HeaderContext {
+            height,
+            prev_blockhash: *parent,
+            median_time_past: median_time_past(
+                &self.recent_times(parent, crate::consensus::params::MEDIAN_TIME_SPAN),
+            ),
+            expected_bits: next_bits(params, height, entry.header.time, anchor_time),
+        })
+    }
+}
+
+/// The blocks of the main chain, by height.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActiveChain {
+    hashes: Vec<BlockHash>,
+}
+
+impl ActiveChain {
+    /// A chain from genesis to tip, in height order.
+    pub fn from_hashes(hashes: Vec<BlockHash>) -> Self {
+        Self { hashes }
+    }
+
+    pub fn tip(&self) -> Option<BlockHash> {
+        self.hashes.last().copied()
+    }
+
+    /// The height of the tip (genesis: 0).
+    ///
+    /// # Panics
+    /// On an empty chain: a node always has genesis.
+    pub fn height(&self) -> Height {
+        Height::new(u32::try_from(self.hashes.len() - 1).expect("fewer than 2^32 blocks"))
+    }
+
+    pub fn hash_at(&self, height: Height) -> Option<BlockHash> {
+        self.hashes.get(height.get() as usize).copied()
+    }
+
+    pub fn contains(&self, entry: &IndexEntry) -> bool {
+        self.hash_at(entry.height) == Some(entry.hash)
+    }
+
+    pub fn hashes(&self) -> &[BlockHash] {
+        &self.hashes
+    }
+
+    pub fn push(&mut self, hash: BlockHash) {
+        self.hashes.push(hash);
+    }
+
+    pub fn pop(&mut self) -> Option<BlockHash> {
+        self.hashes.pop()
+    }
+
+    /// Block hashes to tell a peer where we are: the last 10, then exponentially sparser,
+    /// ending with genesis (Bitcoin's block locator).
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let mut locator = Vec::new();
+        let mut height = self.hashes.len().saturating_sub(1);
+        let mut step = 1;
+        loop {
+            locator.push(self.hashes[height]);
+            if height == 0 {
+                break;
+            }
+            if locator.len() >= 10 {
+                step *= 2;
+            }
+            height = height.saturating_sub(step);
+        }
+        locator
+    }
+}

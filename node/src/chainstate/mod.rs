@@ -1,0 +1,437 @@
+//! The chain state: the one writer of the chain. It takes blocks, stores them, and keeps the
+//! database on the valid chain with the most work.
+//!
+//! Each tip change is planned by `chain::plan_reorg` and applied in one database transaction
+//! (see [`apply`]): disconnect the old branch newest-first with its undo data, connect the
+//! new one oldest-first with full validation. If a block of the new branch is invalid the
+//! transaction rolls back, so the database never left the old chain; the block and its
+//! descendants are then marked invalid and the best chain is chosen again. Transactions are
+//! committed in order by the [`writer`] task, so checking block N+1 overlaps committing N.
+//! A crash at any instant leaves one complete chain, and [`ChainState::open`] resumes the
+//! interrupted work.
+//!
+//! It holds no lock: the node serializes calls (one `&mut self`). [`ChainState::flush`] waits
+//! until everything accepted so far is committed; the node calls it before it answers a
+//! client.
+
+mod apply;
+mod open;
+mod tip;
+mod writer;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+use crate::chain::{
+    ActiveChain, BlockIndex, BlockStatus, ChainDiff, ChainUpdate, IndexEntry, Lookup, OrphanPool,
+    plan_reorg,
+};
+use crate::consensus::pow::check_proof_of_work;
+use crate::consensus::{
+    BlockError, Coin, Params, SignaturesChecked, check_block, check_header, verify_block_signatures,
+};
+use crate::primitives::{Block, BlockHash, OutPoint};
+use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
+
+pub use tip::TipTotals;
+use writer::Writer;
+
+/// Tip changes that may be committing at once before the next one waits for the oldest.
+const MAX_IN_FLIGHT: usize = 8;
+
+/// Why a block was refused, or the store failed.
+#[derive(Debug, Error)]
+pub enum ChainError {
+    #[error("invalid block {hash}: {error}")]
+    Invalid { hash: BlockHash, error: BlockError },
+    #[error("block {0} was already found invalid, or descends from one that was")]
+    KnownInvalid(BlockHash),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("the database is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+impl ChainError {
+    /// The machine code of the rule a block broke, if it broke one.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            ChainError::Invalid { error, .. } => Some(error.code()),
+            ChainError::KnownInvalid(_) => Some("block-known-invalid"),
+            _ => None,
+        }
+    }
+}
+
+/// What became of a submitted block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Already stored (or waiting as an orphan): nothing changed.
+    AlreadyKnown,
+    /// Its parent is unknown; it waits in the orphan pool until `missing` arrives.
+    Orphan { missing: BlockHash },
+    /// Stored; `on_main_chain` says whether it is now part of the main chain. The tip
+    /// changes it caused wait in [`ChainState::take_updates`].
+    Accepted { on_main_chain: bool },
+}
+
+/// A tip change whose transaction the writer is committing.
+#[derive(Debug)]
+struct InFlight {
+    diff: Arc<ChainDiff>,
+    done: oneshot::Receiver<Result<bool, StoreError>>,
+}
+
+/// The chain state over a store `S`.
+#[derive(Debug)]
+pub struct ChainState<S: ChainStore> {
+    store: S,
+    params: &'static Params,
+    index: BlockIndex,
+    active: ActiveChain,
+    tip: ChainTip,
+    orphans: OrphanPool,
+    next_sequence: u64,
+    /// Tip changes not yet handed to [`ChainState::take_updates`].
+    updates: Vec<ChainUpdate>,
+    /// Blocks found invalid by the last activation, with the block that failed.
+    failures: Vec<(BlockHash, BlockError, Vec<BlockHash>)>,
+    /// The block just submitted, indexed but not yet in the database: the tip change that
+    /// connects it stores it in the same transaction; otherwise it is stored on its own.
+    unpersisted: Option<(IndexEntry, Block)>,
+    writer: Writer,
+    in_flight: VecDeque<InFlight>,
+    /// Signature verification of the block just submitted, started on arrival.
+    early_signatures: Option<EarlySignatures>,
+}
+
+/// A block's signatures being verified on the blocking pool.
+#[derive(Debug)]
+struct EarlySignatures {
+    hash: BlockHash,
+    task: tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>,
+}
+
+impl EarlySignatures {
+    fn spawn(block: &Block, params: &'static Params) -> Self {
+        let block = block.clone();
+        let hash = block.block_hash();
+        Self {
+            hash,
+            task: tokio::task::spawn_blocking(move || verify_block_signatures(&block, params)),
+        }
+    }
+}
+
+impl<S: ChainStore> ChainState<S> {
+    pub fn params(&self) -> &'static Params {
+        self.params
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn index(&self) -> &BlockIndex {
+        &self.index
+    }
+
+    pub fn active(&self) -> &ActiveChain {
+        &self.active
+    }
+
+    /// The tip and UTXO-set totals, including tip changes still committing.
+    pub fn tip(&self) -> &ChainTip {
+        &self.tip
+    }
+
+    pub fn orphans(&self) -> &OrphanPool {
+        &self.orphans
+    }
+
+    /// The tip changes made since the last call, oldest first: the caller publishes them
+    /// (mempool maintenance, events, metrics).
+    pub fn take_updates(&mut self) -> Vec<ChainUpdate> {
+        std::mem::take(&mut self.updates)
+    }
+
+    /// Whether `hash` is a block of the main chain.
+    pub fn is_on_main_chain(&self, hash: &BlockHash) -> bool {
+        self.index
+            .get(hash)
+            .is_some_and(|entry| self.active.contains(entry))
+    }
+
+    /// Waits until every tip change made so far is committed. An error here means the
+    /// database refused a write: the node cannot go on.
+    pub async fn flush(&mut self) -> Result<(), ChainError> {
+        while let Some(job) = self.in_flight.pop_front() {
+            wait_committed(job).await?;
+        }
+        Ok(())
+    }
+
+    /// The unspent outputs among `outpoints` at the current tip, including changes that are
+    /// still committing.
+    pub async fn coins(
+        &self,
+        outpoints: &[OutPoint],
+    ) -> Result<HashMap<OutPoint, Coin>, StoreError> {
+        coins_through(&self.store, &self.in_flight, &ChainDiff::new(), outpoints).await
+    }
+
+    /// Takes a block from anywhere (a miner, a peer), stores it if it may belong to a chain,
+    /// and moves to the best chain; orphans waiting for it follow. `now` is the node's clock
+    /// (Unix seconds). A block that descends from one found invalid on the way is refused
+    /// with that block's error.
+    pub async fn submit_block(
+        &mut self,
+        block: Block,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let hash = block.block_hash();
+        let outcome = self.accept_one(block, now).await?;
+        if let SubmitOutcome::Accepted { .. } = outcome {
+            self.connect_waiting_orphans(hash, now).await?;
+        }
+        if let Some((failed, error, _)) = self
+            .failures
+            .iter()
+            .find(|(_, _, marked)| marked.contains(&hash))
+        {
+            return Err(ChainError::Invalid {
+                hash: *failed,
+                error: error.clone(),
+            });
+        }
+        Ok(match outcome {
+            SubmitOutcome::Accepted { .. } => SubmitOutcome::Accepted {
+                on_main_chain: self.is_on_main_chain(&hash),
+            },
+            other => other,
+        })
+    }
+
+    /// Submits the orphans that were waiting for `parent`, and theirs, breadth first.
+    async fn connect_waiting_orphans(
+        &mut self,
+        parent: BlockHash,
+        now: u64,
+    ) -> Result<(), ChainError> {
+        let mut queue: VecDeque<Block> = self.orphans.take_children(&parent).into();
+        while let Some(block) = queue.pop_front() {
+            let hash = block.block_hash();
+            match self.accept_one(block, now).await {
+                Ok(SubmitOutcome::Accepted { .. }) => {
+                    queue.extend(self.orphans.take_children(&hash))
+                }
+                Ok(_) => {}
+                Err(error @ (ChainError::Store(_) | ChainError::Inconsistent(_))) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::info!(%hash, %error, "orphan refused once its parent arrived")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn accept_one(&mut self, block: Block, now: u64) -> Result<SubmitOutcome, ChainError> {
+        self.failures.clear();
+        let hash = block.block_hash();
+        if let Some(entry) = self.index.get(&hash) {
+            return match entry.status {
+                BlockStatus::Invalid => Err(ChainError::KnownInvalid(hash)),
+                BlockStatus::HeaderOnly => self.store_body(hash, block, now).await,
+                BlockStatus::DataStored | BlockStatus::Valid => Ok(SubmitOutcome::AlreadyKnown),
+            };
+        }
+        if self.orphans.contains(&hash) {
+            return Ok(SubmitOutcome::AlreadyKnown);
+        }
+        let invalid = |error| ChainError::Invalid { hash, error };
+        check_proof_of_work(&block.header, self.params).map_err(invalid)?;
+        // Proof of work is in: start on the signatures (the costly part) while the rest of
+        // the checks and the planning run.
+        self.early_signatures = Some(EarlySignatures::spawn(&block, self.params));
+        check_block(&block, self.params).map_err(invalid)?;
+        let parent = block.header.prev_blockhash;
+        let Some(parent_entry) = self.index.get(&parent).copied() else {
+            for dropped in self.orphans.insert(block) {
+                tracing::debug!(%dropped, "orphan pool full: dropped the oldest orphan");
+            }
+            let missing = self.orphans.missing_root(&hash).unwrap_or(parent);
+            return Ok(SubmitOutcome::Orphan { missing });
+        };
+        let mut entry = self.index_entry(&block, &parent_entry, now)?;
+        entry.status = BlockStatus::DataStored;
+        entry.sequence = self.next_sequence;
+        self.next_sequence += 1;
+        self.index.insert(entry);
+        self.unpersisted = Some((entry, block));
+        let activated = self.activate_best_chain(now).await;
+        self.persist_unpersisted().await?;
+        activated?;
+        Ok(SubmitOutcome::Accepted {
+            on_main_chain: false,
+        })
+    }
+
+    /// The index entry of a block whose parent is indexed, after the header's contextual
+    /// checks (parent validity, difficulty, proof of work, time).
+    fn index_entry(
+        &self,
+        block: &Block,
+        parent: &IndexEntry,
+        now: u64,
+    ) -> Result<IndexEntry, ChainError> {
+        let hash = block.block_hash();
+        if parent.status == BlockStatus::Invalid {
+            return Err(ChainError::KnownInvalid(hash));
+        }
+        let ctx = self
+            .index
+            .header_context(&parent.hash, self.params)
+            .expect("the parent is indexed");
+        check_header(&block.header, &ctx, now, self.params)
+            .map_err(|error| ChainError::Invalid { hash, error })?;
+        let work = block
+            .header
+            .bits
+            .to_target()
+            .expect("checked by check_header")
+            .work();
+        Ok(self
+            .index
+            .entry_for(&block.header, work)
+            .expect("the parent is indexed"))
+    }
+
+    /// The body of a block whose header was indexed earlier.
+    async fn store_body(
+        &mut self,
+        hash: BlockHash,
+        block: Block,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let sequence = self.next_sequence;
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        txn.store_body(&hash, &block, sequence).await?;
+        txn.commit().await?;
+        self.next_sequence += 1;
+        self.index.set_data_stored(&hash, sequence);
+        self.activate_best_chain(now).await?;
+        Ok(SubmitOutcome::Accepted {
+            on_main_chain: false,
+        })
+    }
+
+    /// Stores the block just submitted if no tip change stored it (a side branch, or a block
+    /// found invalid), with the status the index gives it now.
+    async fn persist_unpersisted(&mut self) -> Result<(), ChainError> {
+        let Some((mut entry, block)) = self.unpersisted.take() else {
+            return Ok(());
+        };
+        entry.status = self
+            .index
+            .get(&entry.hash)
+            .map_or(entry.status, |e| e.status);
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        txn.insert_block(&entry, Some(&block)).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Moves the tip to the best valid chain, one plan at a time, marking any block that
+    /// fails validation (and its descendants) invalid. The tip changes made are queued for
+    /// [`ChainState::take_updates`].
+    pub async fn activate_best_chain(&mut self, now: u64) -> Result<(), ChainError> {
+        while let Some(best) = self.index.best_tip() {
+            let work = |hash: &BlockHash| self.index.get(hash).map(|e| e.chain_work);
+            if best == self.tip.hash || work(&best) <= work(&self.tip.hash) {
+                break;
+            }
+            let plan = plan_reorg(&self.index, &self.active, &best).ok_or_else(|| {
+                ChainError::Inconsistent(format!("no path from the active chain to {best}"))
+            })?;
+            match self.apply_plan(&plan, now).await? {
+                Ok(update) => self.updates.push(update),
+                Err((hash, error)) => self.mark_invalid(hash, error).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn mark_invalid(&mut self, hash: BlockHash, error: BlockError) -> Result<(), ChainError> {
+        if !error.invalidates_hash() {
+            // Unreachable for stored bodies (their merkle root and size were checked before
+            // storing), but never condemn a header for a body that may be a mutated copy.
+            return Err(ChainError::Invalid { hash, error });
+        }
+        tracing::warn!(%hash, %error, "block failed validation: marking it and its descendants invalid");
+        let marked = self.index.set_invalid(&hash);
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        txn.set_status(&marked, BlockStatus::Invalid).await?;
+        txn.commit().await?;
+        self.failures.push((hash, error, marked));
+        Ok(())
+    }
+
+    /// Hands a committing tip change to the pipeline, waiting for the oldest when too many
+    /// are outstanding.
+    async fn track(&mut self, job: InFlight) -> Result<(), ChainError> {
+        self.in_flight.push_back(job);
+        while self.in_flight.len() > MAX_IN_FLIGHT {
+            let oldest = self.in_flight.pop_front().expect("non-empty");
+            wait_committed(oldest).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn wait_committed(job: InFlight) -> Result<(), ChainError> {
+    match job.done.await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(ChainError::Inconsistent(
+            "a committed tip change was rolled back".into(),
+        )),
+        Ok(Err(error)) => Err(ChainError::Store(error)),
+        Err(_) => Err(ChainError::Inconsistent(
+            "the database writer stopped".into(),
+        )),
+    }
+}
+
+/// The unspent outputs among `outpoints` as `diff`, then the in-flight tip changes (newest
+/// first), then the store say.
+async fn coins_through<S: ChainStore>(
+    store: &S,
+    in_flight: &VecDeque<InFlight>,
+    diff: &ChainDiff,
+    outpoints: &[OutPoint],
+) -> Result<HashMap<OutPoint, Coin>, StoreError> {
+    let mut coins = HashMap::with_capacity(outpoints.len());
+    let mut unknown = Vec::new();
+    'outpoints: for outpoint in outpoints {
+        for layer in std::iter::once(diff).chain(in_flight.iter().rev().map(|f| f.diff.as_ref())) {
+            match layer.lookup(outpoint) {
+                Lookup::Known(Some(coin)) => {
+                    coins.insert(*outpoint, coin);
+                    continue 'outpoints;
+                }
+                Lookup::Known(None) => continue 'outpoints,
+                Lookup::Unknown => {}
+            }
+        }
+        unknown.push(*outpoint);
+    }
+    coins.extend(store.coins(&unknown).await?);
+    Ok(coins)
+}

@@ -1,0 +1,169 @@
+//! The write pipeline: one task applies the chain's database transactions, in order.
+//!
+//! A tip change is sent as a [`WriteJob`] as soon as its blocks pass their context checks.
+//! When the writer is idle it opens a transaction and writes at once, while the blocks'
+//! signatures are still being verified, then waits for the verdict: commit, or roll back.
+//! After a commit is ordered the chain state moves on without waiting, so block N+1 is
+//! checked while block N commits.
+//!
+//! When jobs have queued up behind a slow commit, the writer takes them all and writes their
+//! diffs folded into one (group commit): the statements per block fall as the backlog grows,
+//! so the writer catches up instead of setting the pace. Only the newest job of a group can
+//! still be waiting for its verdict (the chain state awaits each refusal before it makes
+//! another job), so the writer waits for it and leaves it out if it was refused. A group is
+//! one transaction that puts the database on one complete chain.
+//!
+//! The writer's transactions only write (never read first), so on SQLite they take the write
+//! lock at their first statement and other writers simply wait their turn.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::chain::{ChainDiff, IndexEntry};
+use crate::primitives::Block;
+use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
+
+/// Jobs queued before `send` waits: a bound, not a tuning knob (the chain state itself
+/// keeps at most [`super::MAX_IN_FLIGHT`] jobs outstanding).
+const QUEUE: usize = 16;
+
+/// One tip change for the writer.
+#[derive(Debug)]
+pub(super) struct WriteJob {
+    /// A block first stored by this job, before the diff (the one just submitted).
+    pub new_block: Option<(IndexEntry, Block)>,
+    pub diff: Arc<ChainDiff>,
+    pub tip: ChainTip,
+    /// `true`: commit; `false` (or dropped): roll back.
+    pub verdict: oneshot::Receiver<bool>,
+    /// Whether it committed, or why it failed.
+    pub done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The handle that queues jobs for the writer task.
+#[derive(Debug, Clone)]
+pub(super) struct Writer {
+    jobs: mpsc::Sender<WriteJob>,
+}
+
+impl Writer {
+    /// Starts the writer task on the current Tokio runtime.
+    pub(super) fn spawn<S: ChainStore>(store: S) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, queue));
+        Self { jobs }
+    }
+
+    /// Queues `job`; `false` if the writer has stopped.
+    pub(super) async fn send(&self, job: WriteJob) -> bool {
+        self.jobs.send(job).await.is_ok()
+    }
+}
+
+async fn run<S: ChainStore>(store: S, mut queue: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while let Ok(job) = queue.try_recv() {
+            group.push(job);
+        }
+        if group.len() == 1 {
+            let job = group.pop().expect("one job");
+            write_one(&store, job).await;
+        } else {
+            write_group(&store, group).await;
+        }
+    }
+}
+
+/// The idle case: write first, then wait for the verdict.
+async fn write_one<S: ChainStore>(store: &S, job: WriteJob) {
+    let WriteJob {
+        new_block,
+        diff,
+        tip,
+        verdict,
+        done,
+    } = job;
+    let result = async {
+        let mut txn = store.begin().await?;
+        write(&mut txn, new_block.iter(), &diff, &tip).await?;
+        if verdict.await.unwrap_or(false) {
+            txn.commit().await?;
+            Ok(true)
+        } else {
+            Ok(false) // dropping the transaction rolls it back
+        }
+    }
+    .await;
+    report(done, result);
+}
+
+/// The backlog case: every verdict first, then the accepted jobs as one transaction.
+async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) {
+    let mut accepted = Vec::with_capacity(group.len());
+    for job in group {
+        let WriteJob {
+            new_block,
+            diff,
+            tip,
+            verdict,
+            done,
+        } = job;
+        if verdict.await.unwrap_or(false) {
+            accepted.push((new_block, diff, tip, done));
+        } else {
+            let _ = done.send(Ok(false));
+        }
+    }
+    let Some((_, _, tip, _)) = accepted.last() else {
+        return;
+    };
+    let mut diff = ChainDiff::new();
+    for (_, job_diff, _, _) in &accepted {
+        diff.append(job_diff);
+    }
+    let result = async {
+        let mut txn = store.begin().await?;
+        write(
+            &mut txn,
+            accepted.iter().filter_map(|(b, ..)| b.as_ref()),
+            &diff,
+            tip,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+    .await;
+    for (_, _, _, done) in accepted {
+        report(done, clone_result(&result));
+    }
+}
+
+async fn write<'a, T: StoreTxn>(
+    txn: &mut T,
+    new_blocks: impl Iterator<Item = &'a (IndexEntry, Block)>,
+    diff: &ChainDiff,
+    tip: &ChainTip,
+) -> Result<(), StoreError> {
+    for (entry, block) in new_blocks {
+        txn.insert_block(entry, Some(block)).await?;
+    }
+    txn.apply(diff).await?;
+    txn.set_tip(tip).await
+}
+
+fn report(done: oneshot::Sender<Result<bool, StoreError>>, result: Result<bool, StoreError>) {
+    if let Err(error) = &result {
+        tracing::error!(%error, "the chain's database transaction failed");
+    }
+    let _ = done.send(result);
+}
+
+fn clone_result(result: &Result<bool, StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(committed) => Ok(*committed),
+        Err(error) => Err(StoreError::Database(error.to_string())),
+    }
+}

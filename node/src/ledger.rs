@@ -1,0 +1,296 @@
+//! The ledger: the chain state and the mempool, kept in step. The node's single writer.
+//!
+//! Blocks go to the chain state; each tip change it reports is then applied to the mempool
+//! (confirmed and conflicting transactions leave; after a reorg, the disconnected blocks'
+//! transactions are offered back, and only those still valid on the new chain return). The
+//! mempool is persisted write-through, so a restarted node gets it back, revalidated.
+//!
+//! Callers serialize access (`&mut self`): the node keeps one `Ledger` behind a mutex.
+
+use std::collections::{HashMap, HashSet};
+
+use thiserror::Error;
+
+use crate::chain::ChainUpdate;
+use crate::chainstate::{ChainError, ChainState, SubmitOutcome};
+use crate::consensus::{Coin, Params};
+use crate::mempool::{
+    Accepted, BlockTemplate, Mempool, MempoolConfig, MempoolError, TipInfo, build_template,
+};
+use crate::primitives::{Address, Block, OutPoint, Transaction, Txid};
+use crate::storage::{ChainStore, MempoolRecord, StoreError, StoreTxn};
+
+/// Why a transaction was not accepted.
+#[derive(Debug, Error)]
+pub enum TxSubmitError {
+    #[error(transparent)]
+    Rejected(#[from] MempoolError),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The chain and the mempool over one store.
+#[derive(Debug)]
+pub struct Ledger<S: ChainStore> {
+    chain: ChainState<S>,
+    mempool: Mempool,
+    /// Tip changes not yet handed to [`Ledger::take_updates`].
+    updates: Vec<ChainUpdate>,
+}
+
+impl<S: ChainStore> Ledger<S> {
+    /// Opens the chain (finishing any interrupted tip change) and restores the persisted
+    /// mempool, dropping what is no longer valid.
+    pub async fn open(
+        store: S,
+        params: &'static Params,
+        config: MempoolConfig,
+        now: u64,
+    ) -> Result<Self, ChainError> {
+        let (chain, updates) = ChainState::open(store, params, now).await?;
+        let mut ledger = Self {
+            chain,
+            mempool: Mempool::new(config),
+            updates,
+        };
+        ledger.restore_mempool(now).await?;
+        Ok(ledger)
+    }
+
+    pub fn chain(&self) -> &ChainState<S> {
+        &self.chain
+    }
+
+    pub fn mempool(&self) -> &Mempool {
+        &self.mempool
+    }
+
+    pub fn params(&self) -> &'static Params {
+        self.chain.params()
+    }
+
+    /// The tip changes since the last call, oldest first, for events and metrics.
+    pub fn take_updates(&mut self) -> Vec<ChainUpdate> {
+        std::mem::take(&mut self.updates)
+    }
+
+    /// Submits a block (see [`ChainState::submit_block`]), brings the mempool in step with
+    /// whatever tip changes it caused, and returns once they are committed.
+    pub async fn submit_block(
+        &mut self,
+        block: Block,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let result = self.submit_block_pipelined(block, now).await;
+        self.chain.flush().await?;
+        result
+    }
+
+    /// Like [`Ledger::submit_block`], but returns while the tip change may still be
+    /// committing, so that a run of blocks (a sync) overlaps checking one with committing
+    /// the last. Call [`Ledger::flush`] after the run.
+    pub async fn submit_block_pipelined(
+        &mut self,
+        block: Block,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let result = self.chain.submit_block(block, now).await;
+        let updates = self.chain.take_updates();
+        self.follow_chain(&updates, now).await?;
+        self.updates.extend(updates);
+        result
+    }
+
+    /// Waits until every accepted block is committed.
+    pub async fn flush(&mut self) -> Result<(), ChainError> {
+        self.chain.flush().await
+    }
+
+    /// Validates `tx` against the tip and the mempool and adds it.
+    pub async fn submit_transaction(
+        &mut self,
+        tx: Transaction,
+        now: u64,
+    ) -> Result<Accepted, TxSubmitError> {
+        let coins = self.chain.coins(&self.mempool.missing_inputs(&tx)).await?;
+        let accepted = self.mempool.accept(
+            tx.clone(),
+            &coins,
+            self.chain.tip().height,
+            now,
+            self.params(),
+        )?;
+        let record = MempoolRecord {
+            tx,
+            fee: accepted.fee,
+            added_at: now,
+        };
+        let mut txn = self.chain.store().begin().await?;
+        txn.mempool_insert(&[record]).await?;
+        txn.mempool_remove(&accepted.evicted).await?;
+        txn.commit().await?;
+        Ok(accepted)
+    }
+
+    /// Drops mempool entries older than the configured expiry; returns them.
+    pub async fn expire_mempool(&mut self, now: u64) -> Result<Vec<Txid>, StoreError> {
+        let expired = self.mempool.expire(now);
+        if !expired.is_empty() {
+            let mut txn = self.chain.store().begin().await?;
+            txn.mempool_remove(&expired).await?;
+            txn.commit().await?;
+        }
+        Ok(expired)
+    }
+
+    /// A block template on the current tip paying `payout`.
+    pub fn template(
+        &self,
+        payout: &Address,
+        now: u64,
+        extra_nonce: u64,
+        tag: &[u8],
+    ) -> Result<BlockTemplate, MempoolError> {
+        let tip = self.tip_info();
+        build_template(
+            self.params(),
+            &tip,
+            &self.mempool,
+            payout,
+            now,
+            extra_nonce,
+            tag,
+        )
+    }
+
+    /// What a template needs to know about the tip.
+    pub fn tip_info(&self) -> TipInfo {
+        let chain = &self.chain;
+        let hash = chain.tip().hash;
+        let entry = chain.index().get(&hash).expect("the tip is indexed");
+        let ctx = chain
+            .index()
+            .header_context(&hash, self.params())
+            .expect("the tip is indexed");
+        TipInfo {
+            hash,
+            height: entry.height,
+            time: entry.header.time,
+            median_time_past: ctx.median_time_past,
+            next_bits: ctx.expected_bits,
+        }
+    }
+
+    /// Applies tip changes to the mempool and persists the difference.
+    async fn follow_chain(&mut self, updates: &[ChainUpdate], now: u64) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let before: HashSet<Txid> = self
+            .mempool
+            .entries_parent_first()
+            .map(|e| e.txid())
+            .collect();
+        for update in updates {
+            if update.is_reorg() {
+                self.follow_reorg(update, now).await?;
+            } else {
+                for (_, block) in &update.connected {
+                    self.mempool.remove_for_block(block);
+                }
+            }
+        }
+        self.persist_difference(&before).await
+    }
+
+    /// After a reorg: everything that was pending or disconnected is offered back to the
+    /// mempool against the new tip.
+    async fn follow_reorg(&mut self, update: &ChainUpdate, now: u64) -> Result<(), StoreError> {
+        let disconnected: Vec<Block> = update
+            .disconnected
+            .iter()
+            .map(|(_, b)| (**b).clone())
+            .collect();
+        let candidates = self.mempool.take_for_reorg(&disconnected);
+        let outpoints: Vec<OutPoint> = candidates
+            .iter()
+            .flat_map(|tx| tx.inputs.iter().map(|i| i.previous_output))
+            .collect();
+        let coins: HashMap<OutPoint, Coin> = self.chain.coins(&outpoints).await?;
+        let report = self.mempool.readd_after_reorg(
+            candidates,
+            &coins,
+            self.chain.tip().height,
+            now,
+            self.params(),
+        );
+        tracing::info!(
+            readded = report.readded.len(),
+            dropped = report.dropped.len(),
+            depth = update.disconnected.len(),
+            "mempool followed a reorg"
+        );
+        Ok(())
+    }
+
+    /// Writes the mempool's changes since `before` to the store.
+    async fn persist_difference(&mut self, before: &HashSet<Txid>) -> Result<(), StoreError> {
+        let now_in: HashSet<Txid> = self
+            .mempool
+            .entries_parent_first()
+            .map(|e| e.txid())
+            .collect();
+        let removed: Vec<Txid> = before.difference(&now_in).copied().collect();
+        let added: Vec<MempoolRecord> = self
+            .mempool
+            .entries_parent_first()
+            .filter(|e| !before.contains(&e.txid()))
+            .map(|e| MempoolRecord {
+                tx: e.tx().clone(),
+                fee: e.fee(),
+                added_at: e.time_added(),
+            })
+            .collect();
+        if removed.is_empty() && added.is_empty() {
+            return Ok(());
+        }
+        let mut txn = self.chain.store().begin().await?;
+        txn.mempool_remove(&removed).await?;
+        txn.mempool_insert(&added).await?;
+        txn.commit().await
+    }
+
+    /// Re-accepts the persisted mempool against the current tip, keeping arrival times;
+    /// what no longer validates is deleted.
+    async fn restore_mempool(&mut self, now: u64) -> Result<(), ChainError> {
+        let records = self.chain.store().mempool().await?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let outpoints: Vec<OutPoint> = records
+            .iter()
+            .flat_map(|r| r.tx.inputs.iter().map(|i| i.previous_output))
+            .collect();
+        let coins = self.chain.coins(&outpoints).await?;
+        let tip_height = self.chain.tip().height;
+        let mut dropped = Vec::new();
+        for record in records {
+            let txid = record.tx.txid();
+            let added_at = record.added_at.min(now);
+            if let Err(error) =
+                self.mempool
+                    .accept(record.tx, &coins, tip_height, added_at, self.params())
+            {
+                tracing::info!(%txid, %error, "persisted mempool transaction no longer valid");
+                dropped.push(txid);
+            }
+        }
+        self.expire_mempool(now).await?;
+        if !dropped.is_empty() {
+            let mut txn = self.chain.store().begin().await?;
+            txn.mempool_remove(&dropped).await?;
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! Why the mempool refuses a transaction (or cannot build a template), with stable codes.
+//!
+//! Consensus failures keep their own `TxError` and its code, so the API and metrics report
+//! `tx-missing-or-spent-input` whether a block or the mempool found it. Policy refusals
+//! (full, too cheap, conflicting) get `mempool-*` codes: they say nothing bad about the
+//! sender, while a consensus failure may. This file only names failures; it decides nothing.
+
+use thiserror::Error;
+
+use crate::consensus::TxError;
+use crate::primitives::{CompactTarget, CompactTargetError, OutPoint, Txid};
+
+use super::fee_rate::FeeRate;
+
+/// Why a transaction was not accepted into the mempool, or a template not built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MempoolError {
+    #[error("transaction {0} is already in the mempool")]
+    AlreadyInPool(Txid),
+    #[error("input {outpoint:?} is already spent by mempool transaction {with}")]
+    Conflict { outpoint: OutPoint, with: Txid },
+    #[error("invalid transaction: {0}")]
+    Invalid(#[from] TxError),
+    #[error("fee rate {fee_rate} is below the minimum of {minimum}")]
+    FeeRateTooLow { fee_rate: FeeRate, minimum: FeeRate },
+    #[error("transaction would have {count} mempool ancestors (itself included), above {max}")]
+    TooManyAncestors { count: usize, max: usize },
+    #[error("mempool transaction {ancestor} would have more than {max} descendants")]
+    TooManyDescendants { ancestor: Txid, max: usize },
+    #[error("transaction of {size} bytes cannot fit in a mempool of {max} bytes")]
+    TooLargeForPool { size: usize, max: usize },
+    #[error(
+        "mempool is full: fee rate {fee_rate} is not above the {evicted} of what room for it would evict"
+    )]
+    PoolFull { fee_rate: FeeRate, evicted: FeeRate },
+    #[error("mempool is full: room for the transaction would evict its own ancestor {ancestor}")]
+    PoolFullAncestorEvicted { ancestor: Txid },
+    #[error("the tip's next bits {bits} are not a target: {source}")]
+    BadNextBits {
+        bits: CompactTarget,
+        source: CompactTargetError,
+    },
+    #[error("subsidy plus fees pass the maximum supply")]
+    RewardTooLarge,
+}
+
+impl MempoolError {
+    /// A stable, machine-readable name of the refusal; consensus failures keep their code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            MempoolError::AlreadyInPool(_) => "mempool-already-in-pool",
+            MempoolError::Conflict { .. } => "mempool-conflict",
+            MempoolError::Invalid(source) => source.code(),
+            MempoolError::FeeRateTooLow { .. } => "mempool-fee-rate-too-low",
+            MempoolError::TooManyAncestors { .. } => "mempool-too-many-ancestors",
+            MempoolError::TooManyDescendants { .. } => "mempool-too-many-descendants",
+            MempoolError::TooLargeForPool { .. } => "mempool-tx-too-large",
+            MempoolError::PoolFull { .. } | MempoolError::PoolFullAncestorEvicted { .. } => {
+                "mempool-full"
+            }
+            MempoolError::BadNextBits { .. } => "template-bad-next-bits",
+            MempoolError::RewardTooLarge => "template-reward-too-large",
+        }
+    }
+
+    /// Whether the transaction broke a consensus rule (so its sender may be at fault), as
+    /// opposed to a local policy refusal that a peer could not have foreseen.
+    pub fn is_consensus_failure(&self) -> bool {
+        matches!(self, MempoolError::Invalid(_))
+    }
+}

@@ -1,0 +1,196 @@
+#![cfg(feature = "full")]
+//! The mempool following the chain through the real store: reorged-out transactions come
+//! back, a confirmed double spend evicts its mempool twin, templates mine, and the mempool
+//! survives a restart. Runs on SQLite and PostgreSQL.
+
+mod common;
+
+use chaincore::chainstate::SubmitOutcome;
+use chaincore::consensus::params::DEV;
+use chaincore::consensus::{Params, TxError};
+use chaincore::ledger::{Ledger, TxSubmitError};
+use chaincore::mempool::{MempoolConfig, MempoolError};
+use chaincore::primitives::{Amount, OutPoint, Transaction, TxOut};
+use chaincore::storage::{ChainStore, SqlStore};
+use chaincore::testkit::{TestChain, key, spend};
+use common::checks::assert_consistent;
+use common::db::{Backend, TestDb};
+use common::forks::Forks;
+use common::{NOW, quick_params};
+
+async fn open(db: &TestDb, params: &'static Params) -> Ledger<SqlStore> {
+    let store = SqlStore::open(&db.url, params.network).await.unwrap();
+    Ledger::open(store, params, MempoolConfig::default(), NOW)
+        .await
+        .unwrap()
+}
+
+async fn submit(ledger: &mut Ledger<SqlStore>, forks: &Forks, names: &[&str]) {
+    for name in names {
+        let outcome = ledger.submit_block(forks.block(name), NOW).await.unwrap();
+        assert!(
+            matches!(outcome, SubmitOutcome::Accepted { .. }),
+            "{name}: {outcome:?}"
+        );
+    }
+}
+
+fn pay(to: u8, coins: u64) -> Vec<TxOut> {
+    vec![TxOut::to_address(Amount::coins(coins), &key(to).address())]
+}
+
+/// ```text
+///   G ── a1 ── a2 (confirms alice → bob)
+///    └── b1 ── b2 ── b3                     after the reorg, alice → bob is pending again
+/// ```
+async fn reorged_out_transactions_come_back(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let params = quick_params();
+    let mut ledger = open(&db, params).await;
+    let mut forks = Forks::new(params);
+    // The coin must exist on both branches: alice's coin comes from a block both share.
+    let shared = forks.mine("s1", "G", 10);
+    let coin = OutPoint::new(shared.transactions[0].txid(), 0);
+    let to_bob = spend(&[coin], &key(b's'), pay(2, 49), &DEV.genesis_hash());
+    forks.mine_with("a2", "s1", 10, vec![to_bob.clone()], |_| {});
+    forks.mine_run("b", 2, 3, "s1", 10);
+    submit(&mut ledger, &forks, &["s1"]).await;
+    ledger
+        .submit_transaction(to_bob.clone(), NOW)
+        .await
+        .unwrap();
+    submit(&mut ledger, &forks, &["a2"]).await;
+    assert!(ledger.mempool().is_empty(), "confirmed in a2");
+    assert!(ledger.chain().store().mempool().await.unwrap().is_empty());
+
+    submit(&mut ledger, &forks, &["b2", "b3"]).await;
+    assert_eq!(ledger.chain().tip().hash, forks.hash("b3"));
+    assert!(
+        ledger.mempool().contains(&to_bob.txid()),
+        "reorged out, back in the mempool"
+    );
+    let persisted: Vec<Transaction> = ledger
+        .chain()
+        .store()
+        .mempool()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.tx)
+        .collect();
+    assert_eq!(persisted, vec![to_bob]);
+    assert!(ledger.take_updates().iter().any(|u| u.is_reorg()));
+    assert_consistent(ledger.chain().store(), "reorged-out tx").await;
+}
+
+/// ```text
+///   mempool: alice → bob
+///   G ── s1 ── a2 (confirms alice → carol)      bob's version can never confirm: evicted
+/// ```
+async fn a_double_spend_confirmed_in_a_block_evicts_its_mempool_twin(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let params = quick_params();
+    let mut ledger = open(&db, params).await;
+    let mut forks = Forks::new(params);
+    let shared = forks.mine("s1", "G", 10);
+    let coin = OutPoint::new(shared.transactions[0].txid(), 0);
+    let to_bob = spend(&[coin], &key(b's'), pay(2, 49), &DEV.genesis_hash());
+    let to_carol = spend(&[coin], &key(b's'), pay(3, 48), &DEV.genesis_hash());
+    forks.mine_with("a2", "s1", 10, vec![to_carol], |_| {});
+    submit(&mut ledger, &forks, &["s1"]).await;
+    ledger
+        .submit_transaction(to_bob.clone(), NOW)
+        .await
+        .unwrap();
+    submit(&mut ledger, &forks, &["a2"]).await;
+    assert!(!ledger.mempool().contains(&to_bob.txid()));
+    assert!(
+        ledger.chain().store().mempool().await.unwrap().is_empty(),
+        "the eviction is persisted"
+    );
+    let again = ledger.submit_transaction(to_bob, NOW).await.unwrap_err();
+    assert!(
+        matches!(
+            again,
+            TxSubmitError::Rejected(MempoolError::Invalid(TxError::MissingInput(_)))
+        ),
+        "{again}"
+    );
+}
+
+/// A template from the ledger, solved, is a valid block that empties the mempool.
+async fn a_solved_template_is_accepted_and_clears_the_mempool(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let params = quick_params();
+    let mut ledger = open(&db, params).await;
+    let mut forks = Forks::new(params);
+    let shared = forks.mine("s1", "G", 10);
+    submit(&mut ledger, &forks, &["s1"]).await;
+    let coin = OutPoint::new(shared.transactions[0].txid(), 0);
+    let parent = spend(&[coin], &key(b's'), pay(2, 49), &DEV.genesis_hash());
+    let child = spend(
+        &[OutPoint::new(parent.txid(), 0)],
+        &key(2),
+        pay(3, 47),
+        &DEV.genesis_hash(),
+    );
+    ledger.submit_transaction(parent, NOW).await.unwrap();
+    ledger.submit_transaction(child, NOW).await.unwrap();
+    let template = ledger
+        .template(&key(9).address(), NOW, 0, b"test miner")
+        .unwrap();
+    assert_eq!(template.fees, Amount::coins(3));
+    let mut block = template.block();
+    assert!(chaincore::consensus::pow::solve_header(
+        &mut block.header,
+        1 << 32
+    ));
+    let outcome = ledger.submit_block(block, NOW).await.unwrap();
+    assert_eq!(
+        outcome,
+        SubmitOutcome::Accepted {
+            on_main_chain: true
+        }
+    );
+    assert!(ledger.mempool().is_empty());
+    assert_consistent(ledger.chain().store(), "template").await;
+}
+
+/// Pending transactions are kept across a restart, and revalidated on the way back.
+async fn the_mempool_survives_a_restart(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (chain, coin) = TestChain::with_mature_coin(&DEV, &key(1).address());
+    let tx = spend(&[coin], &key(1), pay(2, 49), &DEV.genesis_hash());
+    {
+        let mut ledger = open(&db, &DEV).await;
+        for block in &chain.blocks()[1..] {
+            ledger.submit_block(block.clone(), NOW).await.unwrap();
+        }
+        ledger
+            .submit_transaction(tx.clone(), NOW - 60)
+            .await
+            .unwrap();
+    }
+    let ledger = open(&db, &DEV).await;
+    let entry = ledger.mempool().get(&tx.txid()).expect("restored");
+    assert_eq!(
+        entry.time_added(),
+        NOW - 60,
+        "the arrival time is kept, so expiry still counts from it"
+    );
+}
+
+on_both_backends!(
+    reorged_out_transactions_come_back,
+    a_double_spend_confirmed_in_a_block_evicts_its_mempool_twin,
+    a_solved_template_is_accepted_and_clears_the_mempool,
+    the_mempool_survives_a_restart,
+);
