@@ -49,3 +49,4 @@ fmt:
 bench:
     cargo bench -p chaincore --no-default-features --bench hashing
     cargo bench -p chaincore --bench chainstate
+    cargo bench -p chaincore --bench api

@@ -61,6 +61,11 @@ impl<S: ChainStore> Ledger<S> {
         &self.chain
     }
 
+    /// The chain state, for headers-first sync (headers change neither tip nor mempool).
+    pub fn chain_mut(&mut self) -> &mut ChainState<S> {
+        &mut self.chain
+    }
+
     pub fn mempool(&self) -> &Mempool {
         &self.mempool
     }

@@ -22,16 +22,26 @@
 //! The pure core reads no clock, touches no disk or socket and imports none of tokio,
 //! libp2p, axum or sea-orm: `cargo check -p chaincore --no-default-features` proves it.
 
+#[cfg(feature = "full")]
+pub mod api;
 pub mod chain;
 #[cfg(feature = "full")]
 pub mod chainstate;
+#[cfg(feature = "full")]
+pub mod config;
 pub mod consensus;
 #[cfg(feature = "full")]
 pub mod indexer;
 #[cfg(feature = "full")]
+pub mod launch;
+#[cfg(feature = "full")]
 pub mod ledger;
 pub mod mempool;
+#[cfg(feature = "full")]
+pub mod node;
 pub mod primitives;
 #[cfg(feature = "full")]
 pub mod storage;
+#[cfg(feature = "full")]
+pub mod telemetry;
 pub mod testkit;

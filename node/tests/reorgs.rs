@@ -344,7 +344,62 @@ async fn a_forged_block_is_refused_and_changes_nothing(backend: Backend) {
     c.check("forged block").await;
 }
 
+/// ```text
+///   G ── a1 ── … ── a20      headers arrive first, then the bodies, oldest first
+/// ```
+/// Headers alone move nothing; each body connects as it arrives, and the node asks for the
+/// oldest bodies it lacks on the best header chain.
+async fn headers_first_then_bodies(backend: Backend) {
+    let Some(mut c) = Case::new(backend).await else {
+        return;
+    };
+    let blocks = c.forks.mine_run("a", 1, 20, "G", 10);
+    let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
+    assert_eq!(c.state.submit_headers(&headers, NOW).await.unwrap(), 20);
+    assert_eq!(
+        c.state.submit_headers(&headers[..5], NOW).await.unwrap(),
+        0,
+        "known headers"
+    );
+    assert_eq!(c.state.tip().height.get(), 0, "headers alone move nothing");
+    assert_eq!(c.status("a7"), BlockStatus::HeaderOnly);
+    let wanted = c.state.wanted_bodies(8);
+    assert_eq!(
+        wanted,
+        (1..=8)
+            .map(|i| c.forks.hash(&format!("a{i}")))
+            .collect::<Vec<_>>()
+    );
+
+    let mut forged = blocks[19].header;
+    forged.nonce = forged.nonce.wrapping_add(1);
+    while forged
+        .bits
+        .to_target()
+        .unwrap()
+        .is_met_by(&forged.block_hash())
+    {
+        forged.nonce = forged.nonce.wrapping_add(1);
+    }
+    let error = c.state.submit_headers(&[forged], NOW).await.unwrap_err();
+    assert_eq!(error.reason(), Some("block-hash-above-target"));
+    let stray = c.forks.mine_run("b", 1, 2, "G", 10)[1].header;
+    assert!(
+        c.state.submit_headers(&[stray], NOW).await.is_err(),
+        "a header must extend a known one"
+    );
+
+    let names: Vec<String> = (1..=20).map(|i| format!("a{i}")).collect();
+    c.submit(&names.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert_eq!(c.tip(), c.forks.hash("a20"));
+    assert!(c.state.wanted_bodies(8).is_empty());
+    c.reopen().await;
+    c.check("headers first").await;
+}
+
 on_both_backends!(
+    headers_first_then_bodies,
     extending_the_tip,
     one_block_reorg,
     hundred_block_reorg,

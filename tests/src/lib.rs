@@ -1,4 +1,34 @@
-//! ChainCore's multi-process tests: real `chaincore-node` processes on loopback ports and in
-//! network namespaces, cut apart and healed.
+//! ChainCore's multi-process test harness: real `chaincore-node` processes on loopback
+//! ports, a REST client, and a test-side miner.
 //!
-//! Empty until the node and network issues (#4, #5, #7) give it processes to start.
+//! - [`node`]: start a node (SQLite or PostgreSQL behind it) on port 0, wait for its ready
+//!   line, stop it (SIGTERM, then SIGKILL) when dropped; never a process it did not start.
+//! - [`client`]: typed calls to the REST API.
+//! - [`miner`]: solve templates from `/mine_block` at dev difficulty and submit them.
+//! - [`db`]: fresh test databases (shared with the node crate's tests).
+
+#[path = "../../node/tests/common/db.rs"]
+pub mod db;
+
+pub mod client;
+pub mod miner;
+pub mod node;
+
+/// Waits for `condition` to hold, polling, until `deadline` has passed.
+pub async fn eventually<F, Fut>(what: &str, deadline: std::time::Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + deadline;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

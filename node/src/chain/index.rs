@@ -78,6 +78,8 @@ pub struct BlockIndex {
     /// Blocks whose body and all ancestors' bodies are stored (genesis included).
     complete: std::collections::HashSet<BlockHash>,
     candidates: BTreeSet<CandidateKey>,
+    /// The not-invalid header with the most work, body or not: where sync is heading.
+    best_header: Option<(Work, BlockHash)>,
 }
 
 impl BlockIndex {
@@ -124,6 +126,13 @@ impl BlockIndex {
             "index entry without its parent"
         );
         self.entries.insert(entry.hash, entry);
+        if entry.status != BlockStatus::Invalid
+            && self
+                .best_header
+                .is_none_or(|(work, _)| entry.chain_work > work)
+        {
+            self.best_header = Some((entry.chain_work, entry.hash));
+        }
         if !is_genesis {
             self.children.entry(parent).or_default().push(entry.hash);
         }
@@ -199,10 +208,26 @@ impl BlockIndex {
                     .remove(&(entry.chain_work, Reverse(entry.sequence), h));
                 self.complete.remove(&h);
                 marked.push(h);
+                if self.best_header.is_some_and(|(_, best)| best == h) {
+                    self.best_header = None;
+                }
             }
             stack.extend(self.children(&h).iter().copied());
         }
+        if self.best_header.is_none() {
+            self.best_header = self
+                .entries
+                .values()
+                .filter(|e| e.status != BlockStatus::Invalid)
+                .max_by_key(|e| e.chain_work)
+                .map(|e| (e.chain_work, e.hash));
+        }
         marked
+    }
+
+    /// The not-invalid header with the most work (its body may be missing).
+    pub fn best_header(&self) -> Option<BlockHash> {
+        self.best_header.map(|(_, hash)| hash)
     }
 
     /// The best tip: the complete, not-invalid block with the most work, first seen on a tie.
@@ -221,6 +246,34 @@ impl BlockIndex {
             entry = self.entries.get(&entry.header.prev_blockhash)?;
         }
         Some(entry.hash)
+    }
+
+    /// Hashes to tell a peer where the chain ending at `hash` is: the last 10 blocks, then
+    /// exponentially sparser, ending with genesis (Bitcoin's block locator).
+    pub fn locator(&self, hash: &BlockHash) -> Vec<BlockHash> {
+        let mut locator = Vec::new();
+        let Some(mut entry) = self.entries.get(hash) else {
+            return locator;
+        };
+        let mut step = 1u32;
+        loop {
+            locator.push(entry.hash);
+            if entry.height == Height::GENESIS {
+                break;
+            }
+            if locator.len() >= 10 {
+                step = step.saturating_mul(2);
+            }
+            let target = Height::new(entry.height.get().saturating_sub(step));
+            match self
+                .ancestor(&entry.hash, target)
+                .and_then(|h| self.entries.get(&h))
+            {
+                Some(next) => entry = next,
+                None => break,
+            }
+        }
+        locator
     }
 
     /// The last `n` block times of the chain ending at `hash`, oldest first.

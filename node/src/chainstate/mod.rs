@@ -33,7 +33,7 @@ use crate::consensus::pow::check_proof_of_work;
 use crate::consensus::{
     BlockError, Coin, Params, SignaturesChecked, check_block, check_header, verify_block_signatures,
 };
-use crate::primitives::{Block, BlockHash, OutPoint};
+use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint};
 use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
 
 pub use tip::TipTotals;
@@ -49,6 +49,8 @@ pub enum ChainError {
     Invalid { hash: BlockHash, error: BlockError },
     #[error("block {0} was already found invalid, or descends from one that was")]
     KnownInvalid(BlockHash),
+    #[error("header {hash} does not extend a known header (its parent {parent} is unknown)")]
+    Unconnected { hash: BlockHash, parent: BlockHash },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("the database is inconsistent: {0}")]
@@ -61,6 +63,7 @@ impl ChainError {
         match self {
             ChainError::Invalid { error, .. } => Some(error.code()),
             ChainError::KnownInvalid(_) => Some("block-known-invalid"),
+            ChainError::Unconnected { .. } => Some("header-unconnected"),
             _ => None,
         }
     }
@@ -267,7 +270,7 @@ impl<S: ChainStore> ChainState<S> {
             let missing = self.orphans.missing_root(&hash).unwrap_or(parent);
             return Ok(SubmitOutcome::Orphan { missing });
         };
-        let mut entry = self.index_entry(&block, &parent_entry, now)?;
+        let mut entry = self.index_entry(&block.header, &parent_entry, now)?;
         entry.status = BlockStatus::DataStored;
         entry.sequence = self.next_sequence;
         self.next_sequence += 1;
@@ -281,15 +284,15 @@ impl<S: ChainStore> ChainState<S> {
         })
     }
 
-    /// The index entry of a block whose parent is indexed, after the header's contextual
+    /// The index entry of a header whose parent is indexed, after the header's contextual
     /// checks (parent validity, difficulty, proof of work, time).
     fn index_entry(
         &self,
-        block: &Block,
+        header: &BlockHeader,
         parent: &IndexEntry,
         now: u64,
     ) -> Result<IndexEntry, ChainError> {
-        let hash = block.block_hash();
+        let hash = header.block_hash();
         if parent.status == BlockStatus::Invalid {
             return Err(ChainError::KnownInvalid(hash));
         }
@@ -297,21 +300,21 @@ impl<S: ChainStore> ChainState<S> {
             .index
             .header_context(&parent.hash, self.params)
             .expect("the parent is indexed");
-        check_header(&block.header, &ctx, now, self.params)
+        check_header(header, &ctx, now, self.params)
             .map_err(|error| ChainError::Invalid { hash, error })?;
-        let work = block
-            .header
+        let work = header
             .bits
             .to_target()
             .expect("checked by check_header")
             .work();
         Ok(self
             .index
-            .entry_for(&block.header, work)
+            .entry_for(header, work)
             .expect("the parent is indexed"))
     }
 
-    /// The body of a block whose header was indexed earlier.
+    /// The body of a block whose header was indexed earlier (headers-first sync): stored
+    /// with the tip change that connects it, like a new block.
     async fn store_body(
         &mut self,
         hash: BlockHash,
@@ -319,16 +322,106 @@ impl<S: ChainStore> ChainState<S> {
         now: u64,
     ) -> Result<SubmitOutcome, ChainError> {
         let sequence = self.next_sequence;
-        self.flush().await?;
-        let mut txn = self.store.begin().await?;
-        txn.store_body(&hash, &block, sequence).await?;
-        txn.commit().await?;
         self.next_sequence += 1;
         self.index.set_data_stored(&hash, sequence);
-        self.activate_best_chain(now).await?;
+        let entry = *self.index.get(&hash).expect("indexed");
+        self.unpersisted = Some((entry, block));
+        let activated = self.activate_best_chain(now).await;
+        self.persist_unpersisted().await?;
+        activated?;
         Ok(SubmitOutcome::Accepted {
             on_main_chain: false,
         })
+    }
+
+    /// Headers from a peer, oldest first (headers-first sync). Each must extend a known
+    /// header; each is checked in context (difficulty, proof of work, time) and indexed
+    /// without a body. Returns how many were new; stops at the first bad one.
+    pub async fn submit_headers(
+        &mut self,
+        headers: &[BlockHeader],
+        now: u64,
+    ) -> Result<usize, ChainError> {
+        let mut new = Vec::new();
+        for header in headers {
+            let hash = header.block_hash();
+            if let Some(entry) = self.index.get(&hash) {
+                if entry.status == BlockStatus::Invalid {
+                    return Err(ChainError::KnownInvalid(hash));
+                }
+                continue;
+            }
+            let parent = self.index.get(&header.prev_blockhash).copied();
+            let parent = parent.ok_or(ChainError::Unconnected {
+                hash,
+                parent: header.prev_blockhash,
+            })?;
+            let entry = self.index_entry(header, &parent, now)?;
+            self.index.insert(entry);
+            new.push(entry);
+        }
+        if !new.is_empty() {
+            self.flush().await?;
+            let mut txn = self.store.begin().await?;
+            for entry in &new {
+                txn.insert_block(entry, None).await?;
+            }
+            txn.commit().await?;
+        }
+        Ok(new.len())
+    }
+
+    /// A locator of the best known header's chain, to ask a peer for what follows it.
+    pub fn header_locator(&self) -> Vec<BlockHash> {
+        let best = self.index.best_header().unwrap_or(self.tip.hash);
+        self.index.locator(&best)
+    }
+
+    /// The work of the best known header's chain.
+    pub fn best_header_work(&self) -> crate::primitives::Work {
+        let best = self.index.best_header().unwrap_or(self.tip.hash);
+        self.index
+            .get(&best)
+            .map_or(crate::primitives::Work::ZERO, |e| e.chain_work)
+    }
+
+    /// Up to `limit` main-chain headers after the first `locator` hash on the main chain
+    /// (after genesis when none is): what a peer asking with that locator lacks.
+    pub fn headers_after(&self, locator: &[BlockHash], limit: usize) -> Vec<BlockHeader> {
+        let start = locator
+            .iter()
+            .filter_map(|h| self.index.get(h))
+            .find(|e| self.active.contains(e))
+            .map_or(0, |e| e.height.get() + 1);
+        (start..=self.tip.height.get())
+            .take(limit)
+            .filter_map(|h| self.active.hash_at(crate::primitives::Height::new(h)))
+            .filter_map(|h| self.index.get(&h).map(|e| e.header))
+            .collect()
+    }
+
+    /// Blocks whose bodies to fetch: on the branch of the best known header, the oldest
+    /// whose body is missing, at most `limit`.
+    pub fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
+        let Some(best) = self.index.best_header() else {
+            return Vec::new();
+        };
+        let mut missing = Vec::new();
+        let mut cursor = self.index.get(&best);
+        while let Some(entry) = cursor {
+            if entry.status.has_data()
+                || entry.height.get() <= self.tip.height.get() && self.active.contains(entry)
+            {
+                break;
+            }
+            if entry.status == BlockStatus::HeaderOnly {
+                missing.push(entry.hash);
+            }
+            cursor = self.index.get(&entry.header.prev_blockhash);
+        }
+        missing.reverse();
+        missing.truncate(limit);
+        missing
     }
 
     /// Stores the block just submitted if no tip change stored it (a side branch, or a block

@@ -179,3 +179,45 @@ pub(super) mod mempool {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(super) mod mining_stats {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mining_stats")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub block_hash: Vec<u8>,
+        pub height: i64,
+        pub miner_address: String,
+        pub block_time: i64,
+        pub accepted_at: i64,
+        pub template_to_submit_ms: Option<i64>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(super) mod nodes {
+    use sea_orm::entity::prelude::*;
+
+    #[sea_orm::model]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "nodes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub peer_id: String,
+        pub multiaddrs: String,
+        pub rest_url: Option<String>,
+        pub node_id: Option<String>,
+        pub first_seen: i64,
+        pub last_seen: i64,
+        pub last_connected: Option<i64>,
+        pub failures: i32,
+        pub banned_until: Option<i64>,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -8,6 +8,7 @@
 //! This module decides nothing: what to write is computed by `chain`; when, by `chainstate`.
 
 mod entities;
+pub mod node_tables;
 pub mod reads;
 pub mod sql;
 
@@ -21,7 +22,8 @@ use crate::chain::{BlockStatus, ChainDiff, IndexEntry, UndoData, UtxoCommitment}
 use crate::consensus::{Coin, Network};
 use crate::primitives::{Address, Amount, Block, BlockHash, Height, OutPoint, Transaction, Txid};
 
-pub use reads::{HistoryCursor, HistoryEntry, TxLocation};
+pub use node_tables::{KnownPeer, MiningRecord};
+pub use reads::{AddressStats, BodyFacts, HistoryCursor, HistoryEntry, TxLocation};
 pub use sql::SqlStore;
 
 /// Why storage failed. The message names the table or the operation.
@@ -126,19 +128,12 @@ pub trait ChainStore: Clone + Send + Sync + 'static {
 
 /// The writes (and the reads they depend on) of one database transaction.
 pub trait StoreTxn: Send {
-    /// Adds a block to the index, with its body if known.
+    /// Adds a block to the index, with its body if known; a body for a block stored earlier
+    /// as a header alone replaces its status and sequence.
     fn insert_block(
         &mut self,
         entry: &IndexEntry,
         body: Option<&Block>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Stores the body of an indexed block, with the sequence of its arrival.
-    fn store_body(
-        &mut self,
-        hash: &BlockHash,
-        body: &Block,
-        sequence: u64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn set_status(

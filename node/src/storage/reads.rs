@@ -167,3 +167,78 @@ impl SqlStore {
         amount_from(total.flatten().unwrap_or(0), "utxos")
     }
 }
+
+/// `blocks` columns: hash, tx_count, size, miner_address.
+type BodyFactsRow = (Vec<u8>, Option<i32>, Option<i32>, Option<String>);
+
+/// The stored facts about a block's body, for listings without decoding it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyFacts {
+    pub tx_count: Option<usize>,
+    pub size: Option<usize>,
+    pub miner_address: Option<Address>,
+}
+
+/// Totals over an address's indexed history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressStats {
+    pub tx_count: u64,
+    pub received: Amount,
+    pub sent: Amount,
+}
+
+impl SqlStore {
+    /// Body facts of the given blocks (absent hashes are missing from the map).
+    pub async fn body_facts(
+        &self,
+        hashes: &[BlockHash],
+    ) -> Result<std::collections::HashMap<BlockHash, BodyFacts>, StoreError> {
+        let mut facts = std::collections::HashMap::with_capacity(hashes.len());
+        for chunk in hashes.chunks(500) {
+            let rows: Vec<BodyFactsRow> = blocks::Entity::find()
+                .select_only()
+                .columns([
+                    blocks::Column::Hash,
+                    blocks::Column::TxCount,
+                    blocks::Column::Size,
+                    blocks::Column::MinerAddress,
+                ])
+                .filter(blocks::Column::Hash.is_in(chunk.iter().map(|h| h.as_bytes().to_vec())))
+                .into_tuple()
+                .all(self.connection())
+                .await?;
+            for (hash, tx_count, size, miner) in rows {
+                facts.insert(
+                    hash_from(&hash, "blocks")?,
+                    BodyFacts {
+                        tx_count: tx_count.and_then(|n| usize::try_from(n).ok()),
+                        size: size.and_then(|n| usize::try_from(n).ok()),
+                        miner_address: miner.and_then(|m| m.parse().ok()),
+                    },
+                );
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Counts and sums over an address's indexed history.
+    pub async fn address_stats(&self, address: &Address) -> Result<AddressStats, StoreError> {
+        let row: Option<(i64, Option<i64>, Option<i64>)> = address_txs::Entity::find()
+            .select_only()
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .column_as(Expr::cust("CAST(SUM(received) AS BIGINT)"), "r")
+            .column_as(Expr::cust("CAST(SUM(sent) AS BIGINT)"), "s")
+            .filter(address_txs::Column::Address.eq(address.to_string()))
+            .into_tuple()
+            .one(self.connection())
+            .await?;
+        let Some((count, received, sent)) = row else {
+            return Ok(AddressStats::default());
+        };
+        Ok(AddressStats {
+            tx_count: u64::try_from(count).unwrap_or_default(),
+            received: amount_from(received.unwrap_or(0), "address_txs")?,
+            sent: amount_from(sent.unwrap_or(0), "address_txs")?,
+        })
+    }
+}

@@ -289,30 +289,29 @@ impl StoreTxn for SqlTxn {
             miner_address: Set(None),
             data: Set(None),
         };
-        if let Some(block) = body {
-            set_body(&mut row, block);
-        }
+        let Some(block) = body else {
+            blocks::Entity::insert(row)
+                .on_conflict_do_nothing()
+                .exec(&self.txn)
+                .await?;
+            return Ok(());
+        };
+        // A header stored earlier (headers-first sync) gets its body, status and sequence.
+        set_body(&mut row, block);
+        let on_conflict = OnConflict::column(blocks::Column::Hash)
+            .update_columns([
+                blocks::Column::Status,
+                blocks::Column::Sequence,
+                blocks::Column::TxCount,
+                blocks::Column::Size,
+                blocks::Column::MinerAddress,
+                blocks::Column::Data,
+            ])
+            .to_owned();
         blocks::Entity::insert(row)
-            .on_conflict_do_nothing()
+            .on_conflict(on_conflict)
             .exec(&self.txn)
             .await?;
-        Ok(())
-    }
-
-    async fn store_body(
-        &mut self,
-        hash: &BlockHash,
-        body: &Block,
-        sequence: u64,
-    ) -> Result<(), StoreError> {
-        let mut row = blocks::ActiveModel {
-            hash: Set(hash.as_bytes().to_vec()),
-            status: Set(BlockStatus::DataStored.as_str().to_owned()),
-            sequence: Set(sequence_to_db(sequence)),
-            ..Default::default()
-        };
-        set_body(&mut row, body);
-        blocks::Entity::update(row).exec(&self.txn).await?;
         Ok(())
     }
 

@@ -1,0 +1,160 @@
+//! The REST API (axum): the Python system's routes with their key fields, Esplora-shaped
+//! explorer routes, live events, metrics, the OpenAPI description and the explorer page.
+//! docs/api.md is the user's reference.
+//!
+//! Handlers translate HTTP to calls on [`Node`] and back; they hold no state of their own.
+//! Every error goes through [`error::ApiError`]; every body is limited to 2 MiB; admin
+//! routes answer only the configured addresses; a per-IP rate limit guards the rest.
+
+mod address_routes;
+mod chain_routes;
+pub mod error;
+mod events;
+mod explorer;
+mod extract;
+mod limits;
+mod mining_routes;
+mod node_routes;
+mod peer_routes;
+mod tx_routes;
+mod views;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::AdminAllow;
+use crate::node::Node;
+use error::ApiError;
+
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub node: Arc<Node>,
+    pub metrics: PrometheusHandle,
+}
+
+/// How the API guards itself.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    /// Requests per second per client IP; 0: no limit.
+    pub rate_limit: u32,
+    pub admin_allow: AdminAllow,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ChainCore node API", description = "The REST API of a ChainCore node; see docs/api.md."),
+    tags(
+        (name = "node", description = "status and statistics"),
+        (name = "blocks"),
+        (name = "transactions"),
+        (name = "addresses"),
+        (name = "mining"),
+        (name = "peers"),
+    )
+)]
+struct ApiDoc;
+
+/// The whole router, and the OpenAPI description generated from its handlers.
+pub fn router(state: AppState, settings: &ApiSettings) -> Router {
+    let (documented, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(node_routes::status))
+        .routes(routes!(node_routes::health))
+        .routes(routes!(node_routes::stats))
+        .routes(routes!(chain_routes::blockchain))
+        .routes(routes!(chain_routes::blocks_range))
+        .routes(routes!(chain_routes::blocks_recent))
+        .routes(routes!(chain_routes::tip_height))
+        .routes(routes!(chain_routes::tip_hash))
+        .routes(routes!(chain_routes::block_at_height))
+        .routes(routes!(chain_routes::block))
+        .routes(routes!(chain_routes::block_txs))
+        .routes(routes!(chain_routes::blocks_tree))
+        .routes(routes!(chain_routes::chain_tips))
+        .routes(routes!(tx_routes::transaction))
+        .routes(routes!(tx_routes::transaction_status))
+        .routes(routes!(tx_routes::merkle_proof))
+        .routes(routes!(tx_routes::transaction_pool))
+        .routes(routes!(tx_routes::mempool))
+        .routes(routes!(tx_routes::add_transaction))
+        .routes(routes!(tx_routes::broadcast_transaction))
+        .routes(routes!(address_routes::balance))
+        .routes(routes!(address_routes::utxos))
+        .routes(routes!(address_routes::transactions))
+        .routes(routes!(address_routes::address))
+        .routes(routes!(address_routes::address_txs))
+        .routes(routes!(address_routes::address_utxo))
+        .routes(routes!(mining_routes::mine_block))
+        .routes(routes!(mining_routes::submit_block))
+        .routes(routes!(peer_routes::peers))
+        .routes(routes!(peer_routes::getpeers))
+        .split_for_parts();
+    let (admin, admin_openapi) = OpenApiRouter::new()
+        .routes(routes!(peer_routes::addpeer))
+        .routes(routes!(peer_routes::discover_peers))
+        .split_for_parts();
+    let mut openapi = openapi;
+    openapi.merge(admin_openapi);
+    let openapi = Arc::new(
+        openapi
+            .to_pretty_json()
+            .expect("the description serializes"),
+    );
+
+    let admin = admin.layer(middleware::from_fn_with_state(
+        Arc::new(settings.admin_allow.clone()),
+        limits::admin_only,
+    ));
+    let mut app = documented
+        .merge(admin)
+        .route("/", get(explorer::index))
+        .route("/explorer/app.js", get(explorer::script))
+        .route("/explorer/app.css", get(explorer::style))
+        .route("/events", get(events::events))
+        .route("/metrics", get(node_routes::metrics))
+        .route(
+            "/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    (*openapi).clone(),
+                )
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    if let Some(limiter) = limits::RateLimiter::new(settings.rate_limit) {
+        app = app.layer(middleware::from_fn_with_state(limiter, limits::rate_limit));
+    }
+    app.layer(middleware::from_fn(limits::record_metrics))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

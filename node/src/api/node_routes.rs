@@ -1,0 +1,193 @@
+//! `/status`, `/health`, `/stats`, `/metrics`: what the node is doing.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::ApiResult;
+use super::views::{Coins, difficulty};
+
+/// `GET /status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct StatusView {
+    node_id: String,
+    network: String,
+    version: &'static str,
+    blockchain_length: u32,
+    height: u32,
+    best_block_hash: String,
+    bits: String,
+    difficulty: f64,
+    chain_work: String,
+    active_peers: usize,
+    peers: Vec<String>,
+    pending_transactions: usize,
+    mempool_bytes: usize,
+    uptime: u64,
+    peer_id: String,
+    listen_addrs: Vec<String>,
+    utxo_commitment: String,
+    utxo_count: u64,
+    #[schema(value_type = f64)]
+    total_supply: Coins,
+    total_supply_units: u64,
+    tip_time: u32,
+    median_time_past: u32,
+    indexed_height: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/status", tag = "node", responses((status = 200, body = StatusView)))]
+pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
+    let node = &state.node;
+    let snap = node.snapshot();
+    let peers = node.peers();
+    let (peer_id, listen_addrs) = node.local_peer();
+    let info = node.info();
+    Json(StatusView {
+        node_id: info.node_id.clone(),
+        network: info.network.to_string(),
+        version: info.version,
+        blockchain_length: snap.tip.height.get() + 1,
+        height: snap.tip.height.get(),
+        best_block_hash: snap.tip.hash.to_string(),
+        bits: snap.bits.to_string(),
+        difficulty: difficulty(snap.bits, info.network.params()),
+        chain_work: snap.chain_work.to_string(),
+        active_peers: peers.len(),
+        peers: peers.into_iter().map(|p| p.peer_id).collect(),
+        pending_transactions: snap.mempool_count,
+        mempool_bytes: snap.mempool_bytes,
+        uptime: node.uptime().as_secs(),
+        peer_id,
+        listen_addrs,
+        utxo_commitment: snap.tip.utxo_commitment.to_string(),
+        utxo_count: snap.tip.utxo_count,
+        total_supply: Coins(snap.tip.total_amount),
+        total_supply_units: snap.tip.total_amount.units(),
+        tip_time: snap.tip_time,
+        median_time_past: snap.median_time_past,
+        indexed_height: node.indexer().tip().map(|(_, h)| h.get()),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct HealthView {
+    status: &'static str,
+    height: u32,
+}
+
+#[utoipa::path(get, path = "/health", tag = "node", responses((status = 200, body = HealthView)))]
+pub(super) async fn health(State(state): State<AppState>) -> Json<HealthView> {
+    Json(HealthView {
+        status: "ok",
+        height: state.node.snapshot().tip.height.get(),
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct MinerCount {
+    miner_address: String,
+    blocks: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct MempoolStats {
+    count: usize,
+    bytes: usize,
+}
+
+/// `GET /stats`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct StatsView {
+    height: u32,
+    #[schema(value_type = f64)]
+    total_supply: Coins,
+    total_supply_units: u64,
+    utxo_count: u64,
+    mempool: MempoolStats,
+    average_block_interval: Option<f64>,
+    estimated_hashrate: Option<f64>,
+    blocks_by_miner: Vec<MinerCount>,
+    #[schema(value_type = Vec<Object>)]
+    reorgs: Vec<crate::node::ReorgRecord>,
+}
+
+/// Blocks the interval and hash-rate figures look back over.
+const STATS_WINDOW: u32 = 10;
+/// Blocks the miner table looks back over.
+const MINER_WINDOW: usize = 100;
+
+#[utoipa::path(get, path = "/stats", tag = "node", responses((status = 200, body = StatsView)))]
+pub(super) async fn stats(State(state): State<AppState>) -> ApiResult<Json<StatsView>> {
+    let node = &state.node;
+    let snap = node.snapshot();
+    let (interval, hashrate, recent) = {
+        let ledger = node.ledger().await;
+        let chain = ledger.chain();
+        let tip = chain
+            .index()
+            .get(&snap.tip.hash)
+            .copied()
+            .expect("the tip is indexed");
+        let back = tip.height.get().saturating_sub(STATS_WINDOW);
+        let base = chain
+            .active()
+            .hash_at(crate::primitives::Height::new(back))
+            .and_then(|h| chain.index().get(&h).copied());
+        let mut figures = (None, None);
+        if let Some(base) = base.filter(|b| b.height < tip.height) {
+            let span = f64::from(tip.header.time.saturating_sub(base.header.time)).max(1.0);
+            let blocks = f64::from(tip.height.get() - base.height.get());
+            let work = tip.chain_work.to_f64_lossy() - base.chain_work.to_f64_lossy();
+            figures = (Some(span / blocks), Some(work / span));
+        }
+        let hashes = chain.active().hashes();
+        let recent: Vec<_> = hashes.iter().rev().take(MINER_WINDOW).copied().collect();
+        (figures.0, figures.1, recent)
+    };
+    let facts = node.store().body_facts(&recent).await?;
+    let mut counts: Vec<MinerCount> = Vec::new();
+    for miner in facts.values().filter_map(|f| f.miner_address) {
+        let miner = miner.to_string();
+        match counts.iter_mut().find(|c| c.miner_address == miner) {
+            Some(count) => count.blocks += 1,
+            None => counts.push(MinerCount {
+                miner_address: miner,
+                blocks: 1,
+            }),
+        }
+    }
+    counts.sort_by(|a, b| {
+        b.blocks
+            .cmp(&a.blocks)
+            .then_with(|| a.miner_address.cmp(&b.miner_address))
+    });
+    Ok(Json(StatsView {
+        height: snap.tip.height.get(),
+        total_supply: Coins(snap.tip.total_amount),
+        total_supply_units: snap.tip.total_amount.units(),
+        utxo_count: snap.tip.utxo_count,
+        mempool: MempoolStats {
+            count: snap.mempool_count,
+            bytes: snap.mempool_bytes,
+        },
+        average_block_interval: interval,
+        estimated_hashrate: hashrate,
+        blocks_by_miner: counts,
+        reorgs: node.reorgs(),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}

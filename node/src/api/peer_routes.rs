@@ -1,0 +1,156 @@
+//! Peers: who is connected (`/peers`), what to share (`/getpeers`), and the admin routes
+//! `/addpeer` and `/discover_peers`.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use crate::node::PeerTarget;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PeerView {
+    peer_id: String,
+    address: String,
+    direction: &'static str,
+    rest_url: Option<String>,
+    height: Option<u32>,
+    score: f64,
+    ping_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PeerList {
+    count: usize,
+    peers: Vec<PeerView>,
+}
+
+#[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList)))]
+pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
+    let peers: Vec<PeerView> = state
+        .node
+        .peers()
+        .into_iter()
+        .map(|p| PeerView {
+            peer_id: p.peer_id,
+            address: p.address,
+            direction: p.direction,
+            rest_url: p.rest_url,
+            height: p.height,
+            score: p.score,
+            ping_ms: p.ping_ms,
+        })
+        .collect();
+    Json(PeerList {
+        count: peers.len(),
+        peers,
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct SharedPeer {
+    peer_id: String,
+    addrs: Vec<String>,
+    rest_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct GetPeers {
+    peer_id: String,
+    listen_addrs: Vec<String>,
+    rest_url: String,
+    peers: Vec<SharedPeer>,
+}
+
+#[utoipa::path(get, path = "/getpeers", tag = "peers", responses((status = 200, body = GetPeers)))]
+pub(super) async fn getpeers(State(state): State<AppState>) -> Json<GetPeers> {
+    let (peer_id, listen_addrs) = state.node.local_peer();
+    let peers = state
+        .node
+        .peers()
+        .into_iter()
+        .map(|p| SharedPeer {
+            peer_id: p.peer_id,
+            addrs: vec![p.address],
+            rest_url: p.rest_url,
+        })
+        .collect();
+    Json(GetPeers {
+        peer_id,
+        listen_addrs,
+        rest_url: state.node.info().rest_url.clone(),
+        peers,
+    })
+}
+
+/// `{"peer_url": "http://host:port"}` or `{"multiaddr": "/ip4/.../tcp/.../p2p/..."}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddPeer {
+    peer_url: Option<String>,
+    multiaddr: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Done {
+    status: &'static str,
+}
+
+fn target(request: AddPeer) -> ApiResult<PeerTarget> {
+    match (request.peer_url, request.multiaddr) {
+        (Some(url), None) => {
+            let valid = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() <= 2048
+                && !url.contains(char::is_whitespace);
+            valid
+                .then_some(PeerTarget::RestUrl(url))
+                .ok_or_else(|| ApiError::bad("invalid-url", "peer_url must be an http(s) URL"))
+        }
+        (None, Some(addr)) => {
+            let valid =
+                addr.starts_with('/') && addr.len() <= 2048 && !addr.contains(char::is_whitespace);
+            valid.then_some(PeerTarget::Multiaddr(addr)).ok_or_else(|| {
+                ApiError::bad(
+                    "invalid-multiaddr",
+                    "multiaddr must look like /ip4/1.2.3.4/tcp/8000",
+                )
+            })
+        }
+        _ => Err(ApiError::bad(
+            "invalid-body",
+            "give exactly one of peer_url or multiaddr",
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/addpeer", tag = "peers", request_body = AddPeer, responses((status = 200, body = Done), (status = 400), (status = 403), (status = 503)))]
+pub(super) async fn addpeer(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<AddPeer>,
+) -> ApiResult<Json<Done>> {
+    let target = target(request)?;
+    let network = state.node.network().ok_or(ApiError::NetworkUnavailable)?;
+    network
+        .add_peer(target)
+        .await
+        .map_err(|e| ApiError::bad("peer-unreachable", e))?;
+    Ok(Json(Done { status: "ok" }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Discovered {
+    status: &'static str,
+    discovered: Vec<String>,
+}
+
+#[utoipa::path(post, path = "/discover_peers", tag = "peers", responses((status = 200, body = Discovered), (status = 403)))]
+pub(super) async fn discover_peers(State(state): State<AppState>) -> ApiResult<Json<Discovered>> {
+    let network = state.node.network().ok_or(ApiError::NetworkUnavailable)?;
+    Ok(Json(Discovered {
+        status: "ok",
+        discovered: network.discover().await,
+    }))
+}

@@ -1,0 +1,169 @@
+//! The composition root: store → ledger → indexer → node → (network) → API, wired once, and
+//! a clean stop on SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiSettings, AppState};
+use crate::config::Config;
+use crate::indexer::Indexer;
+use crate::ledger::Ledger;
+use crate::mempool::MempoolConfig;
+use crate::node::{Node, NodeInfo, unix_now};
+use crate::storage::SqlStore;
+use crate::telemetry;
+
+/// How often the mempool drops expired entries.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs a node until it is told to stop.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = telemetry::init_metrics().context("metrics")?;
+    prepare_sqlite_dir(&config)?;
+    let params = config.network.params();
+    let store = SqlStore::open(&config.database_url, config.network)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
+    let mempool = MempoolConfig {
+        max_bytes: config.mempool_bytes,
+        ..MempoolConfig::default()
+    };
+    let ledger = Ledger::open(store.clone(), params, mempool, unix_now())
+        .await
+        .context("loading the chain")?;
+    let indexer = Indexer::new(store.clone()).spawn();
+
+    let listener = TcpListener::bind((config.api_bind, config.api_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.api_bind, config.api_port))?;
+    let api_addr = listener.local_addr()?;
+    let info = NodeInfo {
+        node_id: config.node_id.clone(),
+        network: config.network,
+        version: env!("CARGO_PKG_VERSION"),
+        rest_url: format!("http://{api_addr}"),
+    };
+    let node = Node::new(info, store, ledger, indexer);
+    tokio::spawn(expire_mempool(Arc::clone(&node)));
+
+    let settings = ApiSettings {
+        rate_limit: config.rate_limit,
+        admin_allow: config.admin_allow.clone(),
+    };
+    let router = api::router(
+        AppState {
+            node: Arc::clone(&node),
+            metrics,
+        },
+        &settings,
+    );
+    let snapshot = node.snapshot();
+    tracing::info!(
+        node_id = %config.node_id,
+        network = %config.network,
+        height = %snapshot.tip.height,
+        tip = %snapshot.tip.hash,
+        api = %api_addr,
+        "node started"
+    );
+    announce_ready(&node, api_addr);
+    api::serve(listener, router, shutdown_signal())
+        .await
+        .context("serving the API")?;
+    tracing::info!("stopping: committing what is pending");
+    node.flush().await.context("final commit")?;
+    Ok(())
+}
+
+/// One line on stdout that scripts and tests wait for.
+#[allow(
+    clippy::print_stdout,
+    reason = "the ready line is part of the command's interface"
+)]
+fn announce_ready(node: &Node, api_addr: std::net::SocketAddr) {
+    let info = node.info();
+    println!(
+        "chaincore-node ready node_id={} network={} api=http://{api_addr}",
+        info.node_id, info.network
+    );
+}
+
+/// Creates the directory of a SQLite database file.
+fn prepare_sqlite_dir(config: &Config) -> anyhow::Result<()> {
+    let Some(rest) = config.database_url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// A database URL with any password hidden, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if url[scheme + 3..at].contains(':') => {
+            let user_end = url[scheme + 3..at].find(':').map_or(at, |i| scheme + 3 + i);
+            format!("{}:***{}", &url[..user_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn expire_mempool(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        tick.tick().await;
+        node.expire_mempool().await;
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact("postgres://bob:secret@127.0.0.1:5432/db"),
+            "postgres://bob:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            redact("postgres://bob@%2Fvar%2Frun%2Fpostgresql/db"),
+            "postgres://bob@%2Fvar%2Frun%2Fpostgresql/db"
+        );
+        assert_eq!(
+            redact("sqlite://./chain.db?mode=rwc"),
+            "sqlite://./chain.db?mode=rwc"
+        );
+    }
+}

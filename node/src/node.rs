@@ -1,0 +1,685 @@
+//! The node service: the ledger behind one lock, and what everyone else needs from it.
+//!
+//! The REST API and the peer-to-peer network both go through [`Node`]: they submit blocks and
+//! transactions, read a cheap snapshot of the tip, and subscribe to [`NodeEvent`]s. After each
+//! change the node publishes events, refreshes the snapshot and metrics, and pokes the
+//! explorer indexer. It knows nothing of HTTP or libp2p.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::{Mutex, broadcast, watch};
+
+use crate::chain::{ChainEvent, ChainUpdate};
+use crate::chainstate::{ChainError, SubmitOutcome};
+use crate::consensus::Network;
+use crate::indexer::IndexerHandle;
+use crate::ledger::{Ledger, TxSubmitError};
+use crate::mempool::{Accepted, BlockTemplate, MempoolError};
+use crate::primitives::{
+    Address, Block, BlockHash, CompactTarget, Height, Transaction, Txid, Work,
+};
+use crate::storage::{ChainTip, MiningRecord, SqlStore};
+use crate::telemetry;
+
+/// Events buffered per subscriber before a slow one starts missing some.
+const EVENT_BUFFER: usize = 1024;
+/// Templates remembered for `submit_block` by id.
+const TEMPLATES_KEPT: usize = 128;
+/// Reorgs remembered for `/stats`.
+const REORGS_KEPT: usize = 50;
+/// How long a client's `submit_block` waits for the explorer index to include the block.
+const INDEX_WAIT: Duration = Duration::from_secs(2);
+
+/// The node's clock: Unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Something that happened, for the event stream, the network and metrics.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum NodeEvent {
+    BlockConnected {
+        hash: BlockHash,
+        height: Height,
+        tx_count: usize,
+        time: u32,
+        miner_address: Option<Address>,
+        #[serde(skip)]
+        block: Arc<Block>,
+    },
+    BlockDisconnected {
+        hash: BlockHash,
+        height: Height,
+    },
+    Reorg {
+        depth: usize,
+        old_tip: BlockHash,
+        new_tip: BlockHash,
+        fork_point: BlockHash,
+        fork_height: Height,
+    },
+    TxAccepted {
+        txid: Txid,
+        fee_units: u64,
+        size: usize,
+        #[serde(skip)]
+        tx: Arc<Transaction>,
+    },
+}
+
+impl NodeEvent {
+    /// The event's name on the SSE stream.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NodeEvent::BlockConnected { .. } => "block_connected",
+            NodeEvent::BlockDisconnected { .. } => "block_disconnected",
+            NodeEvent::Reorg { .. } => "reorg",
+            NodeEvent::TxAccepted { .. } => "tx_accepted",
+        }
+    }
+}
+
+/// What this node should tell its peers about: blocks its miners found, transactions its
+/// clients sent. (What arrives by gossip is forwarded by gossip itself.)
+#[derive(Clone, Debug)]
+pub enum Announcement {
+    Block(Arc<Block>),
+    Transaction(Arc<Transaction>),
+}
+
+/// Where a transaction came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxOrigin {
+    Client,
+    Network,
+}
+
+/// The chain as a peer needs to know it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainStatus {
+    pub genesis: BlockHash,
+    pub tip: BlockHash,
+    pub height: Height,
+    pub chain_work: Work,
+    /// The work of the best header known, bodies or not (where a sync is heading).
+    pub best_header_work: Work,
+}
+
+/// Where a block came from (metrics, mining statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockOrigin {
+    /// A miner through `/submit_block`, possibly for a template we issued.
+    Miner { template_id: Option<u64> },
+    /// A peer.
+    Network,
+}
+
+/// What `/status` and friends read without touching the ledger's lock.
+#[derive(Clone, Debug)]
+pub struct ChainSnapshot {
+    pub tip: ChainTip,
+    pub bits: CompactTarget,
+    pub chain_work: Work,
+    pub tip_time: u32,
+    pub median_time_past: u32,
+    pub mempool_count: usize,
+    pub mempool_bytes: usize,
+}
+
+/// A reorganisation, as remembered for `/stats`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReorgRecord {
+    pub depth: usize,
+    pub old_tip: BlockHash,
+    pub new_tip: BlockHash,
+    pub fork_height: Height,
+    pub time: u64,
+}
+
+/// A peer as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub address: String,
+    pub direction: &'static str,
+    pub rest_url: Option<String>,
+    pub height: Option<u32>,
+    pub score: f64,
+    pub ping_ms: Option<u64>,
+}
+
+/// A peer to connect to, as an operator names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerTarget {
+    /// A node's REST URL, whose `/getpeers` gives its peer id and addresses.
+    RestUrl(String),
+    /// A libp2p multiaddr (ending in `/p2p/<peer id>` or not).
+    Multiaddr(String),
+}
+
+/// What the node asks of its peer-to-peer network (implemented by `network`).
+pub trait PeerControl: Send + Sync + std::fmt::Debug {
+    /// Connects to `target`.
+    fn add_peer(&self, target: PeerTarget) -> futures::future::BoxFuture<'_, Result<(), String>>;
+    /// Looks for more peers (a Kademlia walk); returns the peer ids found.
+    fn discover(&self) -> futures::future::BoxFuture<'_, Vec<String>>;
+}
+
+/// Static facts about this node.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub node_id: String,
+    pub network: Network,
+    pub version: &'static str,
+    /// This node's REST URL as peers should reach it, once the API listens.
+    pub rest_url: String,
+}
+
+/// A template handed to a miner, kept to rebuild compact submissions.
+#[derive(Clone, Debug)]
+struct IssuedTemplate {
+    template: BlockTemplate,
+    issued: Instant,
+}
+
+/// The node.
+#[derive(Debug)]
+pub struct Node {
+    info: NodeInfo,
+    started: Instant,
+    store: SqlStore,
+    ledger: Mutex<Ledger<SqlStore>>,
+    indexer: IndexerHandle,
+    events: broadcast::Sender<NodeEvent>,
+    snapshot: watch::Sender<Arc<ChainSnapshot>>,
+    templates: StdMutex<(u64, VecDeque<u64>, HashMap<u64, IssuedTemplate>)>,
+    reorgs: StdMutex<VecDeque<ReorgRecord>>,
+    peers: watch::Sender<Vec<PeerInfo>>,
+    local_peer: watch::Sender<(String, Vec<String>)>,
+    network: StdMutex<Option<Arc<dyn PeerControl>>>,
+    announcements: broadcast::Sender<Announcement>,
+}
+
+impl Node {
+    pub fn new(
+        info: NodeInfo,
+        store: SqlStore,
+        ledger: Ledger<SqlStore>,
+        indexer: IndexerHandle,
+    ) -> Arc<Self> {
+        let snapshot = watch::Sender::new(Arc::new(snapshot_of(&ledger)));
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Arc::new(Self {
+            info,
+            started: Instant::now(),
+            store,
+            ledger: Mutex::new(ledger),
+            indexer,
+            events,
+            snapshot,
+            templates: StdMutex::new((0, VecDeque::new(), HashMap::new())),
+            reorgs: StdMutex::new(VecDeque::new()),
+            peers: watch::Sender::new(Vec::new()),
+            local_peer: watch::Sender::new((String::new(), Vec::new())),
+            network: StdMutex::new(None),
+            announcements: broadcast::channel(EVENT_BUFFER).0,
+        })
+    }
+
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn store(&self) -> &SqlStore {
+        &self.store
+    }
+
+    pub fn indexer(&self) -> &IndexerHandle {
+        &self.indexer
+    }
+
+    /// The ledger, for reads that need the chain or the mempool (hold it briefly).
+    pub async fn ledger(&self) -> tokio::sync::MutexGuard<'_, Ledger<SqlStore>> {
+        self.ledger.lock().await
+    }
+
+    pub fn snapshot(&self) -> Arc<ChainSnapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Blocks and transactions to announce to peers.
+    pub fn announcements(&self) -> broadcast::Receiver<Announcement> {
+        self.announcements.subscribe()
+    }
+
+    /// The chain as peers need to know it.
+    pub async fn chain_status(&self) -> ChainStatus {
+        let ledger = self.ledger.lock().await;
+        let chain = ledger.chain();
+        let tip = chain.tip();
+        ChainStatus {
+            genesis: chain.params().genesis_hash(),
+            tip: tip.hash,
+            height: tip.height,
+            chain_work: chain
+                .index()
+                .get(&tip.hash)
+                .map_or(Work::ZERO, |e| e.chain_work),
+            best_header_work: chain.best_header_work(),
+        }
+    }
+
+    /// Headers from a peer (see `ChainState::submit_headers`).
+    pub async fn submit_headers(
+        &self,
+        headers: &[crate::primitives::BlockHeader],
+    ) -> Result<usize, ChainError> {
+        self.ledger
+            .lock()
+            .await
+            .chain_mut()
+            .submit_headers(headers, unix_now())
+            .await
+    }
+
+    /// Bodies to fetch for the best header chain, oldest first.
+    pub async fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
+        self.ledger.lock().await.chain().wanted_bodies(limit)
+    }
+
+    /// A locator of the best header chain.
+    pub async fn header_locator(&self) -> Vec<BlockHash> {
+        self.ledger.lock().await.chain().header_locator()
+    }
+
+    /// Main-chain headers after `locator` (at most `limit`), for a peer.
+    pub async fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        limit: usize,
+    ) -> Vec<crate::primitives::BlockHeader> {
+        self.ledger
+            .lock()
+            .await
+            .chain()
+            .headers_after(locator, limit)
+    }
+
+    /// Stored bodies of `hashes` (the unknown ones are skipped).
+    pub async fn blocks(
+        &self,
+        hashes: &[BlockHash],
+    ) -> Result<Vec<Block>, crate::storage::StoreError> {
+        use crate::storage::ChainStore;
+        let mut blocks = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(block) = self.store.block(hash).await? {
+                blocks.push(block);
+            }
+        }
+        Ok(blocks)
+    }
+
+    pub fn reorgs(&self) -> Vec<ReorgRecord> {
+        self.reorgs
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Connected peers, as the network last reported them.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers.borrow().clone()
+    }
+
+    /// This node's peer id and listen addresses (empty until the network starts).
+    pub fn local_peer(&self) -> (String, Vec<String>) {
+        self.local_peer.borrow().clone()
+    }
+
+    /// Called by the network whenever its peer set changes.
+    pub fn set_peers(&self, peers: Vec<PeerInfo>) {
+        metrics::gauge!(telemetry::PEERS).set(peers.len() as f64);
+        self.peers.send_replace(peers);
+    }
+
+    pub fn set_local_peer(&self, peer_id: String, listen_addrs: Vec<String>) {
+        self.local_peer.send_replace((peer_id, listen_addrs));
+    }
+
+    /// Connects the peer-to-peer network's controls.
+    pub fn set_network(&self, network: Arc<dyn PeerControl>) {
+        *self.network.lock().expect("not poisoned") = Some(network);
+    }
+
+    /// The network's controls, once it runs.
+    pub fn network(&self) -> Option<Arc<dyn PeerControl>> {
+        self.network.lock().expect("not poisoned").clone()
+    }
+
+    /// Submits a block and waits until its effects are committed (and, for a miner's
+    /// block, indexed).
+    pub async fn submit_block(
+        &self,
+        block: Block,
+        origin: BlockOrigin,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let hash = block.block_hash();
+        let time = block.header.time;
+        let miner = block
+            .coinbase()
+            .and_then(|cb| cb.outputs.first())
+            .map(|o| o.address());
+        let announced =
+            matches!(origin, BlockOrigin::Miner { .. }).then(|| Arc::new(block.clone()));
+        let result = {
+            let mut ledger = self.ledger.lock().await;
+            let result = ledger.submit_block(block, unix_now()).await;
+            let updates = ledger.take_updates();
+            self.publish(&ledger, updates);
+            result
+        };
+        self.count_block(&result, origin);
+        if let (Ok(SubmitOutcome::Accepted { .. }), Some(block)) = (&result, announced) {
+            let _ = self.announcements.send(Announcement::Block(block));
+        }
+        if let (Ok(SubmitOutcome::Accepted { on_main_chain }), BlockOrigin::Miner { template_id }) =
+            (&result, origin)
+        {
+            self.record_mined(hash, time, miner, template_id).await;
+            let height = self
+                .ledger
+                .lock()
+                .await
+                .chain()
+                .index()
+                .get(&hash)
+                .map(|e| e.height);
+            if let (true, Some(height)) = (*on_main_chain, height) {
+                let _ = tokio::time::timeout(INDEX_WAIT, self.indexer.wait_for(hash, height)).await;
+            }
+        }
+        result
+    }
+
+    /// Submits a run of blocks from a peer without waiting for each commit (a sync);
+    /// commits once at the end. Returns each block's outcome.
+    pub async fn submit_blocks(
+        &self,
+        blocks: Vec<Block>,
+    ) -> Vec<Result<SubmitOutcome, ChainError>> {
+        let mut ledger = self.ledger.lock().await;
+        let mut results = Vec::with_capacity(blocks.len());
+        for block in blocks {
+            let result = ledger.submit_block_pipelined(block, unix_now()).await;
+            self.count_block(&result, BlockOrigin::Network);
+            results.push(result);
+            let updates = ledger.take_updates();
+            self.publish(&ledger, updates);
+        }
+        if let Err(error) = ledger.flush().await {
+            tracing::error!(%error, "committing a run of blocks failed");
+            results.push(Err(error));
+        }
+        results
+    }
+
+    /// Validates a transaction and adds it to the mempool; a client's is then announced.
+    pub async fn submit_transaction(
+        &self,
+        tx: Transaction,
+        origin: TxOrigin,
+    ) -> Result<Accepted, TxSubmitError> {
+        let shared = Arc::new(tx.clone());
+        let mut ledger = self.ledger.lock().await;
+        let result = ledger.submit_transaction(tx, unix_now()).await;
+        match &result {
+            Ok(accepted) => {
+                metrics::counter!(telemetry::TXS_ACCEPTED).increment(1);
+                if origin == TxOrigin::Client {
+                    let _ = self
+                        .announcements
+                        .send(Announcement::Transaction(Arc::clone(&shared)));
+                }
+                let event = NodeEvent::TxAccepted {
+                    txid: accepted.txid,
+                    fee_units: accepted.fee.units(),
+                    size: accepted.size,
+                    tx: shared,
+                };
+                let _ = self.events.send(event);
+                self.refresh_snapshot(&ledger);
+            }
+            Err(TxSubmitError::Rejected(error)) => {
+                metrics::counter!(telemetry::TXS_REJECTED, "reason" => error.code()).increment(1);
+            }
+            Err(TxSubmitError::Store(_)) => {}
+        }
+        result
+    }
+
+    /// A block template paying `payout`, remembered under the returned id.
+    pub async fn issue_template(
+        &self,
+        payout: &Address,
+    ) -> Result<(u64, BlockTemplate), MempoolError> {
+        let id = {
+            let (counter, _, _) = &mut *self.templates.lock().expect("not poisoned");
+            *counter += 1;
+            *counter
+        };
+        let template = {
+            let ledger = self.ledger.lock().await;
+            ledger.template(
+                payout,
+                unix_now(),
+                id,
+                format!("chaincore/{}", self.info.node_id).as_bytes(),
+            )?
+        };
+        let mut guard = self.templates.lock().expect("not poisoned");
+        let (_, order, issued) = &mut *guard;
+        order.push_back(id);
+        issued.insert(
+            id,
+            IssuedTemplate {
+                template: template.clone(),
+                issued: Instant::now(),
+            },
+        );
+        while order.len() > TEMPLATES_KEPT {
+            if let Some(old) = order.pop_front() {
+                issued.remove(&old);
+            }
+        }
+        Ok((id, template))
+    }
+
+    /// A template issued earlier, if still remembered.
+    pub fn template(&self, id: u64) -> Option<BlockTemplate> {
+        self.templates
+            .lock()
+            .expect("not poisoned")
+            .2
+            .get(&id)
+            .map(|t| t.template.clone())
+    }
+
+    /// Drops mempool entries past their expiry.
+    pub async fn expire_mempool(&self) {
+        let mut ledger = self.ledger.lock().await;
+        match ledger.expire_mempool(unix_now()).await {
+            Ok(expired) if !expired.is_empty() => {
+                tracing::info!(count = expired.len(), "expired mempool transactions");
+                self.refresh_snapshot(&ledger);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "mempool expiry failed"),
+        }
+    }
+
+    /// Commits whatever is pending (for shutdown).
+    pub async fn flush(&self) -> Result<(), ChainError> {
+        self.ledger.lock().await.flush().await
+    }
+
+    fn count_block(&self, result: &Result<SubmitOutcome, ChainError>, origin: BlockOrigin) {
+        let source = match origin {
+            BlockOrigin::Miner { .. } => "miner",
+            BlockOrigin::Network => "network",
+        };
+        match result {
+            Ok(SubmitOutcome::Accepted { .. }) => {
+                metrics::counter!(telemetry::BLOCKS_ACCEPTED, "source" => source).increment(1);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                let reason = error.reason().unwrap_or("storage");
+                metrics::counter!(telemetry::BLOCKS_REJECTED, "reason" => reason).increment(1);
+            }
+        }
+    }
+
+    async fn record_mined(
+        &self,
+        hash: BlockHash,
+        time: u32,
+        miner: Option<Address>,
+        template_id: Option<u64>,
+    ) {
+        let Some(miner_address) = miner else { return };
+        let height = self
+            .ledger
+            .lock()
+            .await
+            .chain()
+            .index()
+            .get(&hash)
+            .map(|e| e.height);
+        let Some(height) = height else { return };
+        let elapsed = template_id.and_then(|id| {
+            let guard = self.templates.lock().expect("not poisoned");
+            guard
+                .2
+                .get(&id)
+                .map(|t| u64::try_from(t.issued.elapsed().as_millis()).unwrap_or(u64::MAX))
+        });
+        let record = MiningRecord {
+            block_hash: hash,
+            height,
+            miner_address,
+            block_time: time,
+            accepted_at: unix_now(),
+            template_to_submit_ms: elapsed,
+        };
+        if let Err(error) = self.store.record_mined_block(&record).await {
+            tracing::warn!(%error, "could not record mining statistics");
+        }
+    }
+
+    /// Publishes tip changes: events, reorg log, snapshot, metrics, indexer.
+    fn publish(&self, ledger: &Ledger<SqlStore>, updates: Vec<ChainUpdate>) {
+        if updates.is_empty() {
+            return;
+        }
+        for update in &updates {
+            for event in update.events() {
+                let _ = self.events.send(node_event(event));
+            }
+            if update.is_reorg() {
+                let depth = update.disconnected.len();
+                metrics::counter!(telemetry::REORGS, "depth" => depth.to_string()).increment(1);
+                tracing::info!(depth, old_tip = %update.old_tip, new_tip = %update.new_tip, "reorganised");
+                let mut reorgs = self.reorgs.lock().expect("not poisoned");
+                reorgs.push_back(ReorgRecord {
+                    depth,
+                    old_tip: update.old_tip,
+                    new_tip: update.new_tip,
+                    fork_height: update.fork_height,
+                    time: unix_now(),
+                });
+                while reorgs.len() > REORGS_KEPT {
+                    reorgs.pop_front();
+                }
+            }
+        }
+        self.refresh_snapshot(ledger);
+        self.indexer.poke();
+    }
+
+    fn refresh_snapshot(&self, ledger: &Ledger<SqlStore>) {
+        let snapshot = snapshot_of(ledger);
+        metrics::gauge!(telemetry::HEIGHT).set(f64::from(snapshot.tip.height.get()));
+        metrics::gauge!(telemetry::MEMPOOL_TXS).set(snapshot.mempool_count as f64);
+        metrics::gauge!(telemetry::MEMPOOL_BYTES).set(snapshot.mempool_bytes as f64);
+        self.snapshot.send_replace(Arc::new(snapshot));
+    }
+}
+
+fn node_event(event: ChainEvent) -> NodeEvent {
+    match event {
+        ChainEvent::BlockConnected {
+            hash,
+            height,
+            block,
+        } => NodeEvent::BlockConnected {
+            hash,
+            height,
+            tx_count: block.transactions.len(),
+            time: block.header.time,
+            miner_address: block
+                .coinbase()
+                .and_then(|cb| cb.outputs.first())
+                .map(|o| o.address()),
+            block,
+        },
+        ChainEvent::BlockDisconnected { hash, height, .. } => {
+            NodeEvent::BlockDisconnected { hash, height }
+        }
+        ChainEvent::Reorg {
+            depth,
+            old_tip,
+            new_tip,
+            fork_point,
+            fork_height,
+        } => NodeEvent::Reorg {
+            depth,
+            old_tip,
+            new_tip,
+            fork_point,
+            fork_height,
+        },
+    }
+}
+
+fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
+    let chain = ledger.chain();
+    let tip = *chain.tip();
+    let entry = chain.index().get(&tip.hash).expect("the tip is indexed");
+    let info = ledger.tip_info();
+    ChainSnapshot {
+        tip,
+        bits: entry.header.bits,
+        chain_work: entry.chain_work,
+        tip_time: entry.header.time,
+        median_time_past: info.median_time_past,
+        mempool_count: ledger.mempool().len(),
+        mempool_bytes: ledger.mempool().total_bytes(),
+    }
+}

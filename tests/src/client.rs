@@ -1,0 +1,104 @@
+//! A small REST client for tests: JSON in and out, the status code kept for assertions.
+
+use serde_json::Value;
+
+/// A response: status code and JSON body (`Value::Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    /// The body, after asserting the status was 200.
+    #[track_caller]
+    pub fn ok(self) -> Value {
+        assert_eq!(
+            self.status, 200,
+            "expected 200, got {}: {}",
+            self.status, self.text
+        );
+        self.body
+    }
+}
+
+/// A client of one node.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client");
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::reply(self.http.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        Self::reply(
+            self.http
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// A POST with a raw body and content type (for malformed-input tests).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        Self::reply(request.send().await.expect("POST")).await
+    }
+
+    pub async fn status(&self) -> Value {
+        self.get("/status").await.ok()
+    }
+
+    pub async fn height(&self) -> u64 {
+        self.status().await["height"].as_u64().expect("a height")
+    }
+
+    pub async fn tip_hash(&self) -> String {
+        self.status().await["best_block_hash"]
+            .as_str()
+            .expect("a hash")
+            .to_owned()
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
