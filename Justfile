@@ -50,3 +50,5 @@ bench:
     cargo bench -p chaincore --no-default-features --bench hashing
     cargo bench -p chaincore --bench chainstate
     cargo bench -p chaincore --bench api
+    cargo build --release -p chaincore --bin chaincore-node
+    cargo bench -p chaincore-tests --bench network

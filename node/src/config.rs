@@ -48,6 +48,10 @@ pub struct Cli {
     /// Port of the peer-to-peer listener (0: any free port) [default: 8000].
     #[arg(long, env = "CHAINCORE_P2P_PORT")]
     pub p2p_port: Option<u16>,
+    /// Address the peer-to-peer listener binds [default: 127.0.0.1; 0.0.0.0 to be reachable
+    /// from other machines].
+    #[arg(long, env = "CHAINCORE_P2P_BIND")]
+    pub p2p_bind: Option<IpAddr>,
     /// Peers to start from: REST URLs (http://localhost:5000) or multiaddrs, comma-separated.
     #[arg(long, env = "CHAINCORE_BOOTSTRAP_NODES", value_delimiter = ',')]
     pub bootstrap_nodes: Option<Vec<String>>,
@@ -72,8 +76,8 @@ pub struct Cli {
     /// Largest mempool, in MiB [default: 32].
     #[arg(long, env = "CHAINCORE_MEMPOOL_MB")]
     pub mempool_mb: Option<usize>,
-    /// Find peers on the local network with mDNS [default: off].
-    #[arg(long, env = "CHAINCORE_MDNS")]
+    /// Find peers on the local network with mDNS (`--mdns`, or `--mdns false`) [default: off].
+    #[arg(long, env = "CHAINCORE_MDNS", num_args = 0..=1, default_missing_value = "true")]
     pub mdns: Option<bool>,
 }
 
@@ -90,6 +94,8 @@ struct FileConfig {
     api_bind: Option<IpAddr>,
     #[serde(alias = "p2p_port")]
     p2p_port: Option<u16>,
+    #[serde(alias = "p2p_bind")]
+    p2p_bind: Option<IpAddr>,
     #[serde(alias = "bootstrap_nodes")]
     bootstrap_nodes: Option<Vec<String>>,
     #[serde(alias = "data_dir")]
@@ -135,6 +141,7 @@ pub struct Config {
     pub api_bind: IpAddr,
     pub api_port: u16,
     pub p2p_port: u16,
+    pub p2p_bind: IpAddr,
     pub bootstrap_nodes: Vec<String>,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -181,6 +188,14 @@ impl Config {
             .unwrap_or_else(|| default_database_url(&data_dir));
         let admin_allow =
             parse_admin_allow(cli.admin_allow.or(file.admin_allow).unwrap_or_default())?;
+        let bootstrap_nodes = cli
+            .bootstrap_nodes
+            .or(file.bootstrap_nodes)
+            .unwrap_or_default();
+        for entry in &bootstrap_nodes {
+            crate::network::bootstrap::target_of(entry)
+                .map_err(|e| anyhow::anyhow!("--bootstrap-nodes: {e}"))?;
+        }
         let mempool_mb = cli.mempool_mb.or(file.mempool_mb).unwrap_or(32);
         if mempool_mb == 0 || mempool_mb > 4096 {
             bail!("--mempool-mb {mempool_mb}: choose 1 to 4096");
@@ -194,10 +209,11 @@ impl Config {
                 .unwrap_or(IpAddr::from([127, 0, 0, 1])),
             api_port: cli.api_port.or(file.api_port).unwrap_or(5000),
             p2p_port: cli.p2p_port.or(file.p2p_port).unwrap_or(8000),
-            bootstrap_nodes: cli
-                .bootstrap_nodes
-                .or(file.bootstrap_nodes)
-                .unwrap_or_default(),
+            p2p_bind: cli
+                .p2p_bind
+                .or(file.p2p_bind)
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            bootstrap_nodes,
             data_dir,
             database_url,
             log_format: cli
@@ -315,5 +331,17 @@ mod tests {
             .to_string();
         assert!(error.contains("--admin-allow"), "{error}");
         assert!(parse(&["--node-id", "bad id"]).is_err());
+        let error = parse(&["--bootstrap-nodes", "http://a:1, "])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--bootstrap-nodes"), "{error}");
+    }
+
+    #[test]
+    fn mdns_is_a_switch() {
+        assert!(!parse(&[]).unwrap().mdns);
+        assert!(parse(&["--mdns"]).unwrap().mdns);
+        assert!(!parse(&["--mdns", "false"]).unwrap().mdns);
+        assert!(parse(&["--mdns", "--api-port", "1"]).unwrap().mdns);
     }
 }

@@ -1,4 +1,4 @@
-//! The composition root: store → ledger → indexer → node → (network) → API, wired once, and
+//! The composition root: store → ledger → indexer → node → network + sync → API, wired once, and
 //! a clean stop on SIGINT or SIGTERM.
 
 use std::sync::Arc;
@@ -12,8 +12,10 @@ use crate::config::Config;
 use crate::indexer::Indexer;
 use crate::ledger::Ledger;
 use crate::mempool::MempoolConfig;
+use crate::network::{self, NetworkConfig};
 use crate::node::{Node, NodeInfo, unix_now};
 use crate::storage::SqlStore;
+use crate::sync;
 use crate::telemetry;
 
 /// How often the mempool drops expired entries.
@@ -46,8 +48,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         version: env!("CARGO_PKG_VERSION"),
         rest_url: format!("http://{api_addr}"),
     };
-    let node = Node::new(info, store, ledger, indexer);
+    let node = Node::new(info, store.clone(), ledger, indexer);
     tokio::spawn(expire_mempool(Arc::clone(&node)));
+    let network = start_network(&config, &node, store).await?;
 
     let settings = ApiSettings {
         rate_limit: config.rate_limit,
@@ -69,7 +72,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         api = %api_addr,
         "node started"
     );
-    announce_ready(&node, api_addr);
+    announce_ready(&node, api_addr, &network);
     api::serve(listener, router, shutdown_signal())
         .await
         .context("serving the API")?;
@@ -83,12 +86,50 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "the ready line is part of the command's interface"
 )]
-fn announce_ready(node: &Node, api_addr: std::net::SocketAddr) {
+fn announce_ready(node: &Node, api_addr: std::net::SocketAddr, network: &StartedNetwork) {
     let info = node.info();
+    let p2p = network
+        .listen_addrs
+        .first()
+        .map_or_else(String::new, ToString::to_string);
     println!(
-        "chaincore-node ready node_id={} network={} api=http://{api_addr}",
-        info.node_id, info.network
+        "chaincore-node ready node_id={} network={} api=http://{api_addr} p2p={p2p} peer_id={}",
+        info.node_id, info.network, network.peer_id
     );
+}
+
+/// What the ready line says about the network.
+struct StartedNetwork {
+    peer_id: libp2p::PeerId,
+    listen_addrs: Vec<libp2p::Multiaddr>,
+}
+
+/// Starts the peer-to-peer network and the sync task, and gives the node its controls.
+async fn start_network(
+    config: &Config,
+    node: &Arc<Node>,
+    store: SqlStore,
+) -> anyhow::Result<StartedNetwork> {
+    let network_config = NetworkConfig {
+        bind: config.p2p_bind,
+        port: config.p2p_port,
+        bootstrap: config.bootstrap_nodes.clone(),
+        mdns: config.mdns,
+        key_path: config.data_dir.join("p2p.key"),
+    };
+    let network = network::start(Arc::clone(node), store, network_config)
+        .await
+        .context("starting the peer-to-peer network")?;
+    node.set_network(Arc::new(network.handle.clone()));
+    tokio::spawn(sync::driver::run(
+        Arc::clone(node),
+        network.handle.clone(),
+        network.sync_events,
+    ));
+    Ok(StartedNetwork {
+        peer_id: network.handle.local_peer_id(),
+        listen_addrs: network.listen_addrs,
+    })
 }
 
 /// Creates the directory of a SQLite database file.

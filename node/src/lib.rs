@@ -38,10 +38,14 @@ pub mod launch;
 pub mod ledger;
 pub mod mempool;
 #[cfg(feature = "full")]
+pub mod network;
+#[cfg(feature = "full")]
 pub mod node;
 pub mod primitives;
 #[cfg(feature = "full")]
 pub mod storage;
+#[cfg(feature = "full")]
+pub mod sync;
 #[cfg(feature = "full")]
 pub mod telemetry;
 pub mod testkit;

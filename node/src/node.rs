@@ -146,12 +146,23 @@ pub struct ReorgRecord {
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerInfo {
     pub peer_id: String,
+    /// The connection's remote address.
     pub address: String,
+    /// Where the peer listens (what others should dial).
+    pub listen_addrs: Vec<String>,
     pub direction: &'static str,
     pub rest_url: Option<String>,
+    pub node_id: Option<String>,
     pub height: Option<u32>,
     pub score: f64,
     pub ping_ms: Option<u64>,
+}
+
+/// A peer kept out for misbehaving.
+#[derive(Clone, Debug, Serialize)]
+pub struct BannedPeer {
+    pub peer_id: String,
+    pub seconds_left: u64,
 }
 
 /// A peer to connect to, as an operator names it.
@@ -201,6 +212,7 @@ pub struct Node {
     templates: StdMutex<(u64, VecDeque<u64>, HashMap<u64, IssuedTemplate>)>,
     reorgs: StdMutex<VecDeque<ReorgRecord>>,
     peers: watch::Sender<Vec<PeerInfo>>,
+    banned: watch::Sender<Vec<BannedPeer>>,
     local_peer: watch::Sender<(String, Vec<String>)>,
     network: StdMutex<Option<Arc<dyn PeerControl>>>,
     announcements: broadcast::Sender<Announcement>,
@@ -226,6 +238,7 @@ impl Node {
             templates: StdMutex::new((0, VecDeque::new(), HashMap::new())),
             reorgs: StdMutex::new(VecDeque::new()),
             peers: watch::Sender::new(Vec::new()),
+            banned: watch::Sender::new(Vec::new()),
             local_peer: watch::Sender::new((String::new(), Vec::new())),
             network: StdMutex::new(None),
             announcements: broadcast::channel(EVENT_BUFFER).0,
@@ -346,6 +359,15 @@ impl Node {
     /// Connected peers, as the network last reported them.
     pub fn peers(&self) -> Vec<PeerInfo> {
         self.peers.borrow().clone()
+    }
+
+    /// Peers banned for misbehaving, as the network last reported them.
+    pub fn banned(&self) -> Vec<BannedPeer> {
+        self.banned.borrow().clone()
+    }
+
+    pub fn set_banned(&self, banned: Vec<BannedPeer>) {
+        self.banned.send_replace(banned);
     }
 
     /// This node's peer id and listen addresses (empty until the network starts).

@@ -19,6 +19,11 @@ pub const TXS_REJECTED: &str = "chaincore_transactions_rejected_total";
 pub const REORGS: &str = "chaincore_reorgs_total";
 pub const HTTP_REQUESTS: &str = "chaincore_http_requests_total";
 pub const HTTP_LATENCY: &str = "chaincore_http_request_duration_seconds";
+pub const SYNC_HEADERS: &str = "chaincore_sync_headers_total";
+pub const SYNC_BLOCKS: &str = "chaincore_sync_blocks_total";
+pub const GOSSIP_MESSAGES: &str = "chaincore_gossip_messages_total";
+pub const PEER_PENALTIES: &str = "chaincore_peer_penalties_total";
+pub const PEER_BANS: &str = "chaincore_peer_bans_total";
 
 /// Installs the tracing subscriber. Call once, first thing.
 pub fn init_logging(format: LogFormat) {
@@ -56,5 +61,13 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     metrics::describe_counter!(REORGS, "reorganisations, by depth");
     metrics::describe_counter!(HTTP_REQUESTS, "REST requests, by route and status");
     metrics::describe_histogram!(HTTP_LATENCY, "REST request latency, by route");
+    metrics::describe_counter!(SYNC_HEADERS, "new headers indexed from sync responses");
+    metrics::describe_counter!(SYNC_BLOCKS, "block bodies received in sync responses");
+    metrics::describe_counter!(
+        GOSSIP_MESSAGES,
+        "gossip messages judged, by topic and verdict"
+    );
+    metrics::describe_counter!(PEER_PENALTIES, "misbehaviour charged to peers, by offence");
+    metrics::describe_counter!(PEER_BANS, "peers banned");
     Ok(handle)
 }

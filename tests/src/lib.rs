@@ -5,6 +5,8 @@
 //!   line, stop it (SIGTERM, then SIGKILL) when dropped; never a process it did not start.
 //! - [`client`]: typed calls to the REST API.
 //! - [`miner`]: solve templates from `/mine_block` at dev difficulty and submit them.
+//! - [`wallet`]: signed payments from a node's listed coins.
+//! - [`peer`]: a bare libp2p peer speaking ChainCore's protocols, for misbehaving on purpose.
 //! - [`db`]: fresh test databases (shared with the node crate's tests).
 
 #[path = "../../node/tests/common/db.rs"]
@@ -13,6 +15,8 @@ pub mod db;
 pub mod client;
 pub mod miner;
 pub mod node;
+pub mod peer;
+pub mod wallet;
 
 /// Waits for `condition` to hold, polling, until `deadline` has passed.
 pub async fn eventually<F, Fut>(what: &str, deadline: std::time::Duration, mut condition: F)

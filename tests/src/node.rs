@@ -50,16 +50,28 @@ impl Default for NodeOptions {
     }
 }
 
+/// What a node's ready line says.
+#[derive(Debug, Clone, Default)]
+struct Ready {
+    url: String,
+    p2p: String,
+    peer_id: String,
+}
+
 /// A running node, stopped on drop.
 #[derive(Debug)]
 pub struct NodeProcess {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// Its peer-to-peer listen address and peer id, from the ready line.
+    pub p2p: String,
+    pub peer_id: String,
     pub dir: tempfile::TempDir,
     /// The database; kept so it outlives the process (and is dropped after it).
     pub db: Option<TestDb>,
     pub log: PathBuf,
+    options: NodeOptions,
 }
 
 impl NodeProcess {
@@ -71,6 +83,31 @@ impl NodeProcess {
             Backend::Postgres => Some(TestDb::postgres().await?),
         };
         let log = dir.path().join("node.log");
+        let mut node = NodeProcess {
+            child: None,
+            url: String::new(),
+            p2p: String::new(),
+            peer_id: String::new(),
+            dir,
+            db,
+            log,
+            options,
+        };
+        node.spawn();
+        Some(node)
+    }
+
+    /// Stops the node and starts it again on the same directory and database, with its
+    /// options' arguments but `replace_args` instead of the extra ones (new ports).
+    pub fn restart(&mut self, replace_args: &[&str]) {
+        self.stop();
+        let args: Vec<String> = replace_args.iter().map(|a| (*a).to_owned()).collect();
+        self.options.extra_args = args;
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let options = &self.options;
         let mut command = Command::new(node_binary());
         command
             .args([
@@ -82,26 +119,21 @@ impl NodeProcess {
                 "0",
             ])
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .args(&options.extra_args)
             .env(
                 "RUST_LOG",
                 std::env::var("CHAINCORE_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("a log file"));
-        if let Some(db) = &db {
+            .stderr(log_file(&self.log));
+        if let Some(db) = &self.db {
             command.args(["--database-url", &db.url]);
         }
         let mut child = command.spawn().expect("start chaincore-node");
-        let url = wait_ready(&mut child, &log);
-        Some(NodeProcess {
-            child: Some(child),
-            url,
-            dir,
-            db,
-            log,
-        })
+        let ready = wait_ready(&mut child, &self.log);
+        (self.url, self.p2p, self.peer_id) = (ready.url, ready.p2p, ready.peer_id);
+        self.child = Some(child);
     }
 
     /// The process id (for tests that signal it).
@@ -157,19 +189,38 @@ fn tail(path: &std::path::Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-/// Reads the child's stdout until the ready line; returns the API URL.
-fn wait_ready(child: &mut Child, log: &std::path::Path) -> String {
+/// The node's log, appended to across restarts.
+fn log_file(path: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("a log file")
+}
+
+/// Reads the child's stdout until the ready line.
+fn wait_ready(child: &mut Child, log: &std::path::Path) -> Ready {
     let stdout = child.stdout.take().expect("piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.split_whitespace().find_map(|w| w.strip_prefix("api=")) {
-                let _ = tx.send(url.to_owned());
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            if line.starts_with("chaincore-node ready") {
+                let _ = tx.send(Ready {
+                    url: field("api="),
+                    p2p: field("p2p="),
+                    peer_id: field("peer_id="),
+                });
             }
         }
     });
     match rx.recv_timeout(START_DEADLINE) {
-        Ok(url) => url,
+        Ok(ready) => ready,
         Err(_) => {
             let _ = child.kill();
             panic!(

@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use chaincore::consensus::params::DEV;
 use chaincore::primitives::merkle::root_from_branch;
-use chaincore::primitives::{Address, Amount, MerkleRoot, OutPoint, TxOut, Wtxid, encode};
-use chaincore::testkit::{key, spend};
+use chaincore::primitives::{MerkleRoot, Wtxid, encode};
+use chaincore::testkit::key;
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
 use chaincore_tests::miner::{block_on, mine, mine_many, submit};
 use chaincore_tests::node::{NodeOptions, NodeProcess};
+use chaincore_tests::wallet::pay;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -27,42 +27,6 @@ async fn start(backend: Backend) -> Option<(NodeProcess, Client)> {
 
 fn coins(value: &Value) -> u64 {
     value.as_u64().expect("an amount in units")
-}
-
-/// A payment of `amount` coins from `key(1)`'s `which`-th oldest mature coin to `to`,
-/// paying `fee_units`.
-async fn pay(
-    client: &Client,
-    which: usize,
-    to: &Address,
-    amount: u64,
-    fee_units: u64,
-) -> chaincore::primitives::Transaction {
-    let alice = key(1);
-    let utxos = client
-        .get(&format!("/utxos/{}", alice.address()))
-        .await
-        .ok();
-    let coin = utxos["utxos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["mature"] == true)
-        .nth(which)
-        .expect("a mature coin")
-        .clone();
-    let outpoint = OutPoint::new(
-        coin["txid"].as_str().unwrap().parse().unwrap(),
-        u32::try_from(coin["vout"].as_u64().unwrap()).unwrap(),
-    );
-    let value = coin["amount_units"].as_u64().unwrap();
-    let sent = Amount::coins(amount);
-    let change = Amount::from_units(value - sent.units() - fee_units).unwrap();
-    let outputs = vec![
-        TxOut::to_address(sent, to),
-        TxOut::to_address(change, &alice.address()),
-    ];
-    spend(&[outpoint], &alice, outputs, &DEV.genesis_hash())
 }
 
 async fn every_route_answers(backend: Backend) {

@@ -15,8 +15,10 @@ use crate::node::PeerTarget;
 pub(super) struct PeerView {
     peer_id: String,
     address: String,
+    listen_addrs: Vec<String>,
     direction: &'static str,
     rest_url: Option<String>,
+    node_id: Option<String>,
     height: Option<u32>,
     score: f64,
     ping_ms: Option<u64>,
@@ -26,6 +28,14 @@ pub(super) struct PeerView {
 pub(super) struct PeerList {
     count: usize,
     peers: Vec<PeerView>,
+    /// Peers kept out for misbehaving, with the seconds their ban has left.
+    banned: Vec<BannedView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct BannedView {
+    peer_id: String,
+    seconds_left: u64,
 }
 
 #[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList)))]
@@ -37,16 +47,28 @@ pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
         .map(|p| PeerView {
             peer_id: p.peer_id,
             address: p.address,
+            listen_addrs: p.listen_addrs,
             direction: p.direction,
             rest_url: p.rest_url,
+            node_id: p.node_id,
             height: p.height,
             score: p.score,
             ping_ms: p.ping_ms,
         })
         .collect();
+    let banned = state
+        .node
+        .banned()
+        .into_iter()
+        .map(|b| BannedView {
+            peer_id: b.peer_id,
+            seconds_left: b.seconds_left,
+        })
+        .collect();
     Json(PeerList {
         count: peers.len(),
         peers,
+        banned,
     })
 }
 
@@ -74,7 +96,12 @@ pub(super) async fn getpeers(State(state): State<AppState>) -> Json<GetPeers> {
         .into_iter()
         .map(|p| SharedPeer {
             peer_id: p.peer_id,
-            addrs: vec![p.address],
+            // An inbound connection's address is an ephemeral port: share where it listens.
+            addrs: if p.listen_addrs.is_empty() {
+                vec![p.address]
+            } else {
+                p.listen_addrs
+            },
             rest_url: p.rest_url,
         })
         .collect();
@@ -110,8 +137,7 @@ fn target(request: AddPeer) -> ApiResult<PeerTarget> {
                 .ok_or_else(|| ApiError::bad("invalid-url", "peer_url must be an http(s) URL"))
         }
         (None, Some(addr)) => {
-            let valid =
-                addr.starts_with('/') && addr.len() <= 2048 && !addr.contains(char::is_whitespace);
+            let valid = addr.len() <= 2048 && addr.parse::<libp2p::Multiaddr>().is_ok();
             valid.then_some(PeerTarget::Multiaddr(addr)).ok_or_else(|| {
                 ApiError::bad(
                     "invalid-multiaddr",

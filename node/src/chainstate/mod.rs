@@ -409,9 +409,9 @@ impl<S: ChainStore> ChainState<S> {
         let mut missing = Vec::new();
         let mut cursor = self.index.get(&best);
         while let Some(entry) = cursor {
-            if entry.status.has_data()
-                || entry.height.get() <= self.tip.height.get() && self.active.contains(entry)
-            {
+            // Walk back to the main chain: bodies may arrive out of order, so a stored one
+            // does not mean its ancestors are.
+            if self.active.contains(entry) {
                 break;
             }
             if entry.status == BlockStatus::HeaderOnly {

@@ -1,0 +1,121 @@
+//! The composed libp2p behaviour: gossipsub for blocks and transactions, Kademlia and mDNS
+//! for discovery, identify, ping, the sync request-response protocol, connection limits and
+//! a block list for banned peers. Configuration only; the event loop drives it.
+
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    allow_block_list, connection_limits, identify, identity, kad, mdns, ping, request_response,
+};
+
+use super::protocol::{self, SyncCodec};
+use crate::consensus::Network;
+use crate::primitives::sha256d;
+
+/// Connections this node keeps at most, in all and per peer.
+const MAX_CONNECTIONS: u32 = 128;
+const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// How often peers are pinged, and how long an answer may take before the connection is
+/// considered dead (then closed, and redialed).
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
+pub const PING_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long a sync request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub sync: request_response::Behaviour<SyncCodec>,
+    pub limits: connection_limits::Behaviour,
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+}
+
+impl std::fmt::Debug for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behaviour").finish_non_exhaustive()
+    }
+}
+
+/// A gossip message's id is the hash of its data: the same block or transaction relayed by
+/// many peers is one message.
+fn message_id(message: &gossipsub::Message) -> MessageId {
+    MessageId::from(sha256d(&message.data).to_vec())
+}
+
+fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, String> {
+    let max_block = network.params().max_block_size;
+    let config = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(Duration::from_millis(500))
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(message_id)
+        .max_transmit_size(max_block + 64 * 1024)
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+    let scores = gossipsub::PeerScoreParams {
+        // Local clusters and test networks put many honest nodes on one address.
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    behaviour.with_peer_score(scores, gossipsub::PeerScoreThresholds::default())?;
+    Ok(behaviour)
+}
+
+/// Builds the behaviour for `key` on `network`; `mdns` turns local discovery on.
+pub fn build(key: &identity::Keypair, network: Network, mdns: bool) -> Result<Behaviour, String> {
+    let peer_id = key.public().to_peer_id();
+    let mut kad_config = kad::Config::new(protocol::kad_protocol(network));
+    kad_config.set_query_timeout(Duration::from_secs(10));
+    let mut kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+    kad.set_mode(Some(kad::Mode::Server));
+    let mdns = if mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    let identify = identify::Behaviour::new(
+        identify::Config::new(protocol::identify_protocol(network), key.public())
+            .with_agent_version(format!("chaincore/{}", env!("CARGO_PKG_VERSION"))),
+    );
+    let ping = ping::Behaviour::new(
+        ping::Config::new()
+            .with_interval(PING_INTERVAL)
+            .with_timeout(PING_TIMEOUT),
+    );
+    let sync = request_response::Behaviour::with_codec(
+        SyncCodec,
+        [(
+            protocol::sync_protocol(network),
+            request_response::ProtocolSupport::Full,
+        )],
+        request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT),
+    );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(MAX_CONNECTIONS))
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
+    );
+    Ok(Behaviour {
+        gossipsub: gossipsub(network)?,
+        kad,
+        mdns: mdns.into(),
+        identify,
+        ping,
+        sync,
+        limits,
+        blocked: allow_block_list::Behaviour::default(),
+    })
+}

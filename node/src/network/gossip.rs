@@ -1,0 +1,119 @@
+//! Gossip: what a message on the blocks or transactions topic is worth.
+//!
+//! gossipsub forwards nothing until we report a verdict (`validate_messages`), so every
+//! message is decoded and handed to the node in a task of its own; the verdict goes back to
+//! the event loop, which reports it and charges the sender if it was at fault. At most
+//! [`MAX_JUDGING`] messages are judged at once; beyond that new ones are ignored (dropped,
+//! not forwarded) rather than queued without bound.
+
+use std::sync::Arc;
+
+use libp2p::PeerId;
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::SyncEvent;
+use super::handle::{Command, NetworkHandle};
+use super::peers::Offence;
+use super::verdict::{self, Verdict};
+use crate::chainstate::SubmitOutcome;
+use crate::node::{BlockOrigin, Node, TxOrigin};
+use crate::primitives::{Block, Transaction, decode};
+use crate::telemetry;
+
+/// Gossip messages being judged at once.
+pub(super) const MAX_JUDGING: usize = 256;
+
+/// Which topic a message came on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Topic {
+    Blocks,
+    Transactions,
+}
+
+/// What judging needs, shared by every judging task.
+#[derive(Clone, Debug)]
+pub(super) struct Judge {
+    pub node: Arc<Node>,
+    pub handle: NetworkHandle,
+    pub sync: mpsc::Sender<SyncEvent>,
+    pub slots: Arc<Semaphore>,
+}
+
+impl Topic {
+    fn name(self) -> &'static str {
+        match self {
+            Topic::Blocks => "blocks",
+            Topic::Transactions => "transactions",
+        }
+    }
+}
+
+impl Judge {
+    /// Starts judging a message; `false` if too many are being judged already.
+    pub(super) fn spawn(
+        &self,
+        topic: Topic,
+        data: Vec<u8>,
+        message_id: MessageId,
+        source: PeerId,
+    ) -> bool {
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            return false;
+        };
+        let judge = self.clone();
+        tokio::spawn(async move {
+            let verdict = match topic {
+                Topic::Blocks => judge.block(&data, source).await,
+                Topic::Transactions => judge.transaction(&data).await,
+            };
+            drop(slot);
+            let label = match verdict {
+                Verdict::Accept => "accept",
+                Verdict::Ignore => "ignore",
+                Verdict::Reject(_) => "reject",
+            };
+            metrics::counter!(telemetry::GOSSIP_MESSAGES, "topic" => topic.name(), "verdict" => label).increment(1);
+            let acceptance = match verdict {
+                Verdict::Accept => MessageAcceptance::Accept,
+                Verdict::Ignore => MessageAcceptance::Ignore,
+                Verdict::Reject(offence) => {
+                    tracing::info!(peer = %source, ?topic, ?offence, "rejected a gossip message");
+                    judge.handle.penalize(source, offence).await;
+                    MessageAcceptance::Reject
+                }
+            };
+            judge
+                .handle
+                .send(Command::Judged {
+                    message_id,
+                    source,
+                    acceptance,
+                })
+                .await;
+        });
+        true
+    }
+
+    async fn block(&self, data: &[u8], source: PeerId) -> Verdict {
+        let Ok(block) = decode::<Block>(data) else {
+            return Verdict::Reject(Offence::Undecodable);
+        };
+        let result = self.node.submit_block(block, BlockOrigin::Network).await;
+        if let Ok(SubmitOutcome::Orphan { missing }) = result {
+            // The sender has the chain this block extends: sync fetches it from there.
+            let _ = self.sync.try_send(SyncEvent::Orphan {
+                peer: source,
+                missing,
+            });
+        }
+        verdict::on_block(&result)
+    }
+
+    async fn transaction(&self, data: &[u8]) -> Verdict {
+        let Ok(tx) = decode::<Transaction>(data) else {
+            return Verdict::Reject(Offence::Undecodable);
+        };
+        verdict::on_transaction(&self.node.submit_transaction(tx, TxOrigin::Network).await)
+    }
+}

@@ -1,0 +1,309 @@
+//! The peer book: who is connected and how well they behave, who is known and when to
+//! redial them, who is banned. Pure bookkeeping; the event loop acts on its answers.
+//!
+//! Misbehaviour costs score ([`Offence`]); at [`BAN_SCORE`] a peer is banned for
+//! [`BAN_DURATION`]. Known peers that drop are redialed with exponential backoff (from
+//! [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]), so a healed partition reconnects by itself.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use libp2p::{Multiaddr, PeerId};
+
+use super::protocol::Status;
+
+/// The score at or below which a peer is banned.
+pub const BAN_SCORE: f64 = -100.0;
+pub const BAN_DURATION: Duration = Duration::from_secs(600);
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+/// Known peers remembered at most (the oldest unconnected are forgotten beyond).
+const MAX_KNOWN: usize = 1_000;
+
+/// Something a peer did wrong, and what it costs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offence {
+    InvalidBlock,
+    InvalidTransaction,
+    Undecodable,
+    ProtocolViolation,
+    WrongNetwork,
+}
+
+impl Offence {
+    /// A short name, for logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Offence::InvalidBlock => "invalid-block",
+            Offence::InvalidTransaction => "invalid-transaction",
+            Offence::Undecodable => "undecodable",
+            Offence::ProtocolViolation => "protocol-violation",
+            Offence::WrongNetwork => "wrong-network",
+        }
+    }
+
+    pub fn cost(self) -> f64 {
+        match self {
+            Offence::InvalidBlock => 100.0,
+            Offence::InvalidTransaction => 20.0,
+            Offence::Undecodable => 40.0,
+            Offence::ProtocolViolation => 25.0,
+            Offence::WrongNetwork => 100.0,
+        }
+    }
+}
+
+/// A connected peer.
+#[derive(Clone, Debug)]
+pub struct Connected {
+    pub address: Multiaddr,
+    pub outbound: bool,
+    pub connections: usize,
+    pub status: Option<Status>,
+    pub ping: Option<Duration>,
+    /// Where it listens, as identify reported.
+    pub listen_addrs: Vec<Multiaddr>,
+}
+
+/// A peer to keep connected to.
+#[derive(Clone, Debug)]
+pub struct Known {
+    pub addrs: Vec<Multiaddr>,
+    pub rest_url: Option<String>,
+    backoff: Duration,
+    next_dial: Instant,
+    pub banned_until: Option<Instant>,
+}
+
+#[derive(Debug, Default)]
+pub struct PeerBook {
+    pub connected: HashMap<PeerId, Connected>,
+    pub known: HashMap<PeerId, Known>,
+    dialing: HashMap<PeerId, Instant>,
+    /// Misbehaviour scores (0 is clean), kept across reconnections.
+    scores: HashMap<PeerId, f64>,
+}
+
+fn new_known() -> Known {
+    Known {
+        addrs: Vec::new(),
+        rest_url: None,
+        backoff: FIRST_BACKOFF,
+        next_dial: Instant::now(),
+        banned_until: None,
+    }
+}
+
+impl PeerBook {
+    /// Remembers addresses (and a REST URL) for `peer`.
+    pub fn learn(
+        &mut self,
+        peer: PeerId,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+        rest_url: Option<String>,
+    ) {
+        if self.known.len() >= MAX_KNOWN && !self.known.contains_key(&peer) {
+            let forget = self
+                .known
+                .keys()
+                .find(|p| !self.connected.contains_key(p))
+                .copied();
+            if let Some(forget) = forget {
+                self.known.remove(&forget);
+            }
+        }
+        let known = self.known.entry(peer).or_insert_with(new_known);
+        for addr in addrs {
+            if !known.addrs.contains(&addr) && is_dialable(&addr) {
+                known.addrs.push(addr);
+            }
+        }
+        if rest_url.is_some() {
+            known.rest_url = rest_url;
+        }
+    }
+
+    pub fn on_connected(&mut self, peer: PeerId, address: Multiaddr, outbound: bool) {
+        self.dialing.remove(&peer);
+        if let Some(known) = self.known.get_mut(&peer) {
+            known.backoff = FIRST_BACKOFF;
+        }
+        let entry = self.connected.entry(peer).or_insert(Connected {
+            address,
+            outbound,
+            connections: 0,
+            status: None,
+            ping: None,
+            listen_addrs: Vec::new(),
+        });
+        entry.connections += 1;
+    }
+
+    /// Records a closed connection; returns whether the peer is now disconnected.
+    pub fn on_closed(&mut self, peer: PeerId, remaining: u32) -> bool {
+        if remaining > 0 {
+            if let Some(c) = self.connected.get_mut(&peer) {
+                c.connections = c.connections.saturating_sub(1);
+            }
+            return false;
+        }
+        self.connected.remove(&peer);
+        if let Some(known) = self.known.get_mut(&peer) {
+            known.next_dial = Instant::now() + known.backoff;
+            known.backoff = (known.backoff * 2).min(MAX_BACKOFF);
+        }
+        true
+    }
+
+    pub fn on_dial_failed(&mut self, peer: PeerId) {
+        self.dialing.remove(&peer);
+        if let Some(known) = self.known.get_mut(&peer) {
+            known.next_dial = Instant::now() + known.backoff;
+            known.backoff = (known.backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Known peers due for a dial now: not connected, not banned, not being dialed.
+    pub fn due(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        self.dialing
+            .retain(|_, started| now.duration_since(*started) < Duration::from_secs(10));
+        let due: Vec<(PeerId, Vec<Multiaddr>)> = self
+            .known
+            .iter()
+            .filter(|(peer, k)| {
+                !self.connected.contains_key(peer)
+                    && !self.dialing.contains_key(peer)
+                    && k.next_dial <= now
+                    && k.banned_until.is_none_or(|until| until <= now)
+                    && !k.addrs.is_empty()
+            })
+            .map(|(peer, k)| (*peer, k.addrs.clone()))
+            .collect();
+        for (peer, _) in &due {
+            self.dialing.insert(*peer, now);
+        }
+        due
+    }
+
+    /// Charges `peer` for `offence`; returns its new score, and whether it is now banned.
+    /// Scores outlive connections, so reconnecting does not wipe the slate.
+    pub fn penalize(&mut self, peer: PeerId, offence: Offence, now: Instant) -> (f64, bool) {
+        if self.scores.len() >= MAX_KNOWN && !self.scores.contains_key(&peer) {
+            let connected = &self.connected;
+            self.scores.retain(|p, _| connected.contains_key(p));
+        }
+        let score = self.scores.entry(peer).or_insert(0.0);
+        *score -= offence.cost();
+        let score = *score;
+        let banned = score <= BAN_SCORE;
+        if banned {
+            self.known
+                .entry(peer)
+                .or_insert_with(new_known)
+                .banned_until = Some(now + BAN_DURATION);
+        }
+        (score, banned)
+    }
+
+    pub fn score(&self, peer: &PeerId) -> f64 {
+        self.scores.get(peer).copied().unwrap_or(0.0)
+    }
+
+    /// Marks `peer` banned until `until` (a ban remembered from an earlier run).
+    pub fn ban_until(&mut self, peer: PeerId, until: Instant) {
+        self.known
+            .entry(peer)
+            .or_insert_with(new_known)
+            .banned_until = Some(until);
+        self.scores.insert(peer, BAN_SCORE);
+    }
+
+    pub fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.known
+            .get(peer)
+            .and_then(|k| k.banned_until)
+            .is_some_and(|until| until > now)
+    }
+
+    /// Peers whose ban has run out (to unblock).
+    pub fn expired_bans(&mut self, now: Instant) -> Vec<PeerId> {
+        let expired: Vec<PeerId> = self
+            .known
+            .iter()
+            .filter(|(_, k)| k.banned_until.is_some_and(|until| until <= now))
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in &expired {
+            if let Some(k) = self.known.get_mut(peer) {
+                k.banned_until = None;
+            }
+            // A served ban leaves the peer a little credit, not a clean slate.
+            self.scores.insert(*peer, BAN_SCORE / 2.0);
+        }
+        expired
+    }
+}
+
+/// Whether others can dial `addr`: not a wildcard like `0.0.0.0` or `::`.
+pub fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_unspecified(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+    }
+
+    #[test]
+    fn a_dropped_peer_is_redialed_with_growing_backoff_then_reset() {
+        let mut book = PeerBook::default();
+        let peer = PeerId::random();
+        book.learn(peer, [addr(1)], None);
+        assert_eq!(book.due(Instant::now()).len(), 1);
+        assert!(
+            book.due(Instant::now()).is_empty(),
+            "not twice while dialing"
+        );
+        book.on_connected(peer, addr(1), true);
+        assert!(book.on_closed(peer, 0));
+        assert!(book.due(Instant::now()).is_empty(), "waits its backoff");
+        assert_eq!(book.due(Instant::now() + FIRST_BACKOFF).len(), 1);
+        book.on_dial_failed(peer);
+        assert!(
+            book.due(Instant::now() + FIRST_BACKOFF).is_empty(),
+            "the backoff doubled"
+        );
+        assert_eq!(book.due(Instant::now() + MAX_BACKOFF).len(), 1);
+    }
+
+    #[test]
+    fn repeat_offenders_are_banned_and_not_redialed() {
+        let mut book = PeerBook::default();
+        let peer = PeerId::random();
+        book.learn(peer, [addr(2)], None);
+        book.on_connected(peer, addr(2), false);
+        assert_eq!(
+            book.penalize(peer, Offence::InvalidTransaction, Instant::now()),
+            (-20.0, false)
+        );
+        book.on_closed(peer, 0);
+        book.on_connected(peer, addr(2), false);
+        assert_eq!(book.score(&peer), -20.0, "reconnecting keeps the score");
+        let (_, banned) = book.penalize(peer, Offence::InvalidBlock, Instant::now());
+        assert!(banned);
+        assert!(book.is_banned(&peer, Instant::now()));
+        book.on_closed(peer, 0);
+        assert!(
+            book.due(Instant::now() + MAX_BACKOFF).is_empty(),
+            "banned peers are not redialed"
+        );
+        assert_eq!(book.expired_bans(Instant::now() + BAN_DURATION), vec![peer]);
+    }
+}

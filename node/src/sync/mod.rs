@@ -1,0 +1,362 @@
+//! Chain sync: getting the blocks of the peers' best chain, headers first.
+//!
+//! Peers tell us their chain in the status exchange. When one claims more work than the best
+//! header we know, we ask it for headers after our locator (at most one headers request at a
+//! time, [`MAX_HEADERS`](crate::network::protocol::MAX_HEADERS) each); the node checks and
+//! indexes them. Then the missing bodies of the best header chain are fetched in batches
+//! from every peer that claims that much work, at most [`MAX_BLOCK_REQUESTS_PER_PEER`]
+//! requests per peer at once. A failed or empty answer frees its blocks for other peers.
+//!
+//! [`SyncManager`] is the pure state machine (generic over the peer id, tested below);
+//! [`driver`] runs it against the node and the network. Neither judges blocks: the node does.
+
+pub mod driver;
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use crate::primitives::{BlockHash, Work};
+
+/// Block requests one peer has outstanding at once.
+pub const MAX_BLOCK_REQUESTS_PER_PEER: usize = 2;
+/// Bodies asked for in one request.
+pub const BLOCKS_PER_REQUEST: usize = 64;
+
+/// What a peer last said about its chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerChain {
+    pub work: Work,
+    pub height: u32,
+    pub tip: BlockHash,
+}
+
+#[derive(Debug)]
+struct PeerState {
+    chain: PeerChain,
+    block_requests: usize,
+    /// The peer answered a headers request with nothing new while claiming more work than
+    /// us: do not ask again until it reports a new chain.
+    headers_exhausted: bool,
+    /// The peer answered a blocks request without the blocks: not a source of bodies until
+    /// it reports a new chain.
+    lacks_bodies: bool,
+}
+
+/// The sync state machine.
+#[derive(Debug)]
+pub struct SyncManager<P> {
+    peers: HashMap<P, PeerState>,
+    headers_from: Option<P>,
+    in_flight: HashMap<BlockHash, P>,
+}
+
+impl<P> Default for SyncManager<P> {
+    fn default() -> Self {
+        Self {
+            peers: HashMap::new(),
+            headers_from: None,
+            in_flight: HashMap::new(),
+        }
+    }
+}
+
+impl<P: Copy + Eq + Hash + Ord> SyncManager<P> {
+    /// A peer reported its chain.
+    pub fn on_status(&mut self, peer: P, chain: PeerChain) {
+        let state = self.peers.entry(peer).or_insert(PeerState {
+            chain,
+            block_requests: 0,
+            headers_exhausted: false,
+            lacks_bodies: false,
+        });
+        if state.chain != chain {
+            state.headers_exhausted = false;
+            state.lacks_bodies = false;
+        }
+        state.chain = chain;
+    }
+
+    /// A peer has a chain we lack part of (it gossiped an orphan): ask it for headers even if
+    /// its last status did not claim more work.
+    pub fn on_orphan_from(&mut self, peer: P) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.headers_exhausted = false;
+            state.lacks_bodies = false;
+        }
+    }
+
+    /// A peer disconnected: its requests will not be answered.
+    pub fn on_disconnected(&mut self, peer: P) {
+        self.peers.remove(&peer);
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+        self.in_flight.retain(|_, from| *from != peer);
+    }
+
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = P> + '_ {
+        self.peers.keys().copied()
+    }
+
+    /// The peer to ask for headers now, if any: the one claiming the most work, above
+    /// `best_header_work`, unless a headers request is already out. `force` asks `peer`
+    /// whatever it claimed (it gossiped an orphan).
+    pub fn next_headers_request(&mut self, best_header_work: Work, force: Option<P>) -> Option<P> {
+        if self.headers_from.is_some() {
+            return None;
+        }
+        let chosen = force.filter(|p| self.peers.contains_key(p)).or_else(|| {
+            self.peers
+                .iter()
+                .filter(|(_, s)| s.chain.work > best_header_work && !s.headers_exhausted)
+                .max_by_key(|(p, s)| (s.chain.work, std::cmp::Reverse(**p)))
+                .map(|(p, _)| *p)
+        })?;
+        self.headers_from = Some(chosen);
+        Some(chosen)
+    }
+
+    /// The headers request to `peer` came back with `received` headers, `new` of them new
+    /// to us, after which our best header has `best_header_work`. Returns whether to ask the
+    /// same peer for more right away.
+    pub fn on_headers(
+        &mut self,
+        peer: P,
+        received: usize,
+        new: usize,
+        full_batch: usize,
+        best_header_work: Work,
+    ) -> bool {
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+        let more = received == full_batch && new > 0;
+        if let Some(state) = self.peers.get_mut(&peer) {
+            if new > 0 {
+                // Its status may be older than the headers it just sent: it has at least
+                // the chain they lead to, so it is a source for those bodies.
+                state.chain.work = state.chain.work.max(best_header_work);
+                state.lacks_bodies = false;
+            }
+            // Once it gave what it has, do not ask again until it reports a new chain.
+            state.headers_exhausted = !more;
+        }
+        more
+    }
+
+    /// The headers request failed (timeout, refusal, bad headers).
+    pub fn on_headers_failed(&mut self, peer: P) {
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.headers_exhausted = true;
+        }
+    }
+
+    /// Assigns bodies from `wanted` (oldest first, the best header chain's missing ones) to
+    /// peers with room for a request and at least `best_header_work` of chain. Returns the
+    /// requests to send.
+    pub fn assign_blocks(
+        &mut self,
+        wanted: &[BlockHash],
+        best_header_work: Work,
+    ) -> Vec<(P, Vec<BlockHash>)> {
+        let free: Vec<BlockHash> = wanted
+            .iter()
+            .filter(|h| !self.in_flight.contains_key(h))
+            .copied()
+            .collect();
+        let mut free = free.into_iter();
+        let mut sources: Vec<P> = self
+            .peers
+            .iter()
+            .filter(|(_, s)| s.chain.work >= best_header_work && !s.lacks_bodies)
+            .map(|(p, _)| *p)
+            .collect();
+        sources.sort_unstable();
+        let mut requests = Vec::new();
+        'rounds: for _ in 0..MAX_BLOCK_REQUESTS_PER_PEER {
+            for peer in &sources {
+                let state = self.peers.get_mut(peer).expect("a source is a peer");
+                if state.block_requests >= MAX_BLOCK_REQUESTS_PER_PEER {
+                    continue;
+                }
+                let batch: Vec<BlockHash> = free.by_ref().take(BLOCKS_PER_REQUEST).collect();
+                if batch.is_empty() {
+                    break 'rounds;
+                }
+                state.block_requests += 1;
+                for hash in &batch {
+                    self.in_flight.insert(*hash, *peer);
+                }
+                requests.push((*peer, batch));
+            }
+        }
+        requests
+    }
+
+    /// A blocks request came back (answered or not): `asked` are free again. If the peer
+    /// sent none of them, it is no source of bodies until its chain changes.
+    pub fn on_blocks(&mut self, peer: P, asked: &[BlockHash], received: &HashSet<BlockHash>) {
+        for hash in asked {
+            if self.in_flight.get(hash) == Some(&peer) {
+                self.in_flight.remove(hash);
+            }
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.block_requests = state.block_requests.saturating_sub(1);
+            if received.is_empty() {
+                state.lacks_bodies = true;
+            }
+        }
+    }
+
+    /// Blocks asked for and not yet answered.
+    pub fn blocks_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(work: u8) -> PeerChain {
+        let mut bytes = [0; 32];
+        bytes[31] = work;
+        PeerChain {
+            work: Work::from_be_bytes(bytes),
+            height: u32::from(work),
+            tip: BlockHash::ZERO,
+        }
+    }
+
+    fn work(w: u8) -> Work {
+        chain(w).work
+    }
+
+    fn hashes(n: usize) -> Vec<BlockHash> {
+        (0..n).map(|i| BlockHash::hash(&i.to_le_bytes())).collect()
+    }
+
+    #[test]
+    fn headers_come_from_the_peer_with_the_most_work_one_request_at_a_time() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(5));
+        sync.on_status(2, chain(9));
+        sync.on_status(3, chain(3));
+        assert_eq!(sync.next_headers_request(work(4), None), Some(2));
+        assert_eq!(
+            sync.next_headers_request(work(4), None),
+            None,
+            "one at a time"
+        );
+        assert!(
+            sync.on_headers(2, 2000, 2000, 2000, work(6)),
+            "a full batch: ask again"
+        );
+        assert_eq!(sync.next_headers_request(work(4), None), Some(2));
+        assert!(!sync.on_headers(2, 10, 10, 2000, work(9)));
+        assert_eq!(
+            sync.next_headers_request(work(9), None),
+            None,
+            "nobody has more than we know"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_has_nothing_more_is_not_asked_again_until_its_chain_changes() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(9));
+        assert_eq!(sync.next_headers_request(work(4), None), Some(1));
+        assert!(!sync.on_headers(1, 0, 0, 2000, work(4)));
+        assert_eq!(sync.next_headers_request(work(4), None), None);
+        sync.on_status(1, chain(10));
+        assert_eq!(sync.next_headers_request(work(4), None), Some(1));
+    }
+
+    #[test]
+    fn an_orphan_makes_its_sender_a_headers_source_whatever_it_claimed() {
+        let mut sync = SyncManager::default();
+        sync.on_status(7, chain(1));
+        assert_eq!(sync.next_headers_request(work(4), None), None);
+        sync.on_orphan_from(7);
+        assert_eq!(sync.next_headers_request(work(4), Some(7)), Some(7));
+        assert_eq!(sync.next_headers_request(work(4), Some(8)), None, "busy");
+    }
+
+    #[test]
+    fn a_peer_whose_headers_outrun_its_status_is_a_source_for_their_bodies() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(3));
+        sync.on_orphan_from(1);
+        assert_eq!(sync.next_headers_request(work(3), Some(1)), Some(1));
+        assert!(!sync.on_headers(1, 2, 2, 2000, work(5)));
+        assert_eq!(sync.assign_blocks(&hashes(2), work(5)).len(), 1);
+    }
+
+    #[test]
+    fn bodies_are_spread_over_peers_with_bounded_requests_each() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(9));
+        sync.on_status(2, chain(9));
+        sync.on_status(3, chain(2));
+        let wanted = hashes(BLOCKS_PER_REQUEST * 5);
+        let requests = sync.assign_blocks(&wanted, work(9));
+        assert_eq!(
+            requests.len(),
+            2 * MAX_BLOCK_REQUESTS_PER_PEER,
+            "two sources, two requests each"
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|(p, batch)| *p != 3 && batch.len() == BLOCKS_PER_REQUEST)
+        );
+        assert_eq!(requests[0].1[0], wanted[0], "oldest first");
+        assert!(
+            sync.assign_blocks(&wanted, work(9)).is_empty(),
+            "everyone is busy"
+        );
+        let (peer, batch) = requests[0].clone();
+        let got: HashSet<BlockHash> = batch.iter().copied().collect();
+        sync.on_blocks(peer, &batch, &got);
+        // The node stored the batch, so it is no longer wanted.
+        let next = sync.assign_blocks(&wanted[BLOCKS_PER_REQUEST..], work(9));
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].0, peer);
+        assert_eq!(
+            next[0].1[0],
+            wanted[BLOCKS_PER_REQUEST * 4],
+            "never asks twice for a block in flight"
+        );
+    }
+
+    #[test]
+    fn a_disconnected_or_empty_handed_peer_frees_its_blocks_for_others() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(9));
+        let wanted = hashes(10);
+        let first = sync.assign_blocks(&wanted, work(9));
+        assert_eq!(first.len(), 1);
+        sync.on_status(2, chain(9));
+        assert!(
+            sync.assign_blocks(&wanted, work(9)).is_empty(),
+            "all ten are in flight with peer 1"
+        );
+        sync.on_disconnected(1);
+        assert_eq!(sync.blocks_in_flight(), 0);
+        let second = sync.assign_blocks(&wanted, work(9));
+        assert_eq!(second, vec![(2, wanted.clone())]);
+        sync.on_blocks(2, &wanted, &HashSet::new());
+        assert!(
+            sync.assign_blocks(&wanted, work(9)).is_empty(),
+            "peer 2 does not have them"
+        );
+    }
+}

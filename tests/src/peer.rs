@@ -1,0 +1,137 @@
+//! A bare libp2p peer with ChainCore's behaviour (same protocols, topics and identify
+//! version as a node) but no chain behind it: the test decides what it says. Used to play a
+//! misbehaving peer against real nodes.
+
+use std::time::Duration;
+
+use chaincore::consensus::Network;
+use chaincore::network::behaviour::{self, Behaviour, BehaviourEvent};
+use chaincore::network::protocol;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identity, noise, tcp, yamux};
+
+/// A peer the test drives by hand.
+pub struct RawPeer {
+    swarm: Swarm<Behaviour>,
+    network: Network,
+}
+
+impl std::fmt::Debug for RawPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawPeer")
+            .field("peer_id", self.swarm.local_peer_id())
+            .finish()
+    }
+}
+
+/// What happened while the peer was driven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Connected(PeerId),
+    Disconnected(PeerId),
+    DialFailed(String),
+    Subscribed(PeerId, String),
+}
+
+impl RawPeer {
+    /// A peer with a fresh identity on `network`, subscribed to its gossip topics.
+    pub fn new(network: Network) -> Self {
+        let key = identity::Keypair::generate_ed25519();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("a TCP transport")
+            .with_behaviour(|key| behaviour::build(key, network, false).map_err(Into::into))
+            .expect("the behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        for topic in [
+            protocol::blocks_topic(network),
+            protocol::txs_topic(network),
+        ] {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&topic)
+                .expect("subscribe");
+        }
+        Self { swarm, network }
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    pub fn blocks_topic(&self) -> IdentTopic {
+        protocol::blocks_topic(self.network)
+    }
+
+    /// Dials `addr` and drives the swarm until `until` says stop or `deadline` passes;
+    /// returns everything seen.
+    pub async fn dial_and_watch(
+        &mut self,
+        addr: &str,
+        deadline: Duration,
+        until: impl FnMut(&[Seen]) -> bool,
+    ) -> Vec<Seen> {
+        let addr: Multiaddr = addr.parse().expect("a multiaddr");
+        if let Err(error) = self.swarm.dial(addr) {
+            return vec![Seen::DialFailed(error.to_string())];
+        }
+        self.watch(deadline, until).await
+    }
+
+    /// Drives the swarm until `until` holds for what was seen, or `deadline` passes.
+    pub async fn watch(
+        &mut self,
+        deadline: Duration,
+        mut until: impl FnMut(&[Seen]) -> bool,
+    ) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        let stop = tokio::time::Instant::now() + deadline;
+        while !until(&seen) {
+            let Ok(event) = tokio::time::timeout_at(stop, self.swarm.select_next_some()).await
+            else {
+                break;
+            };
+            if let Some(event) = describe(event) {
+                seen.push(event);
+            }
+        }
+        seen
+    }
+
+    /// Publishes raw bytes on the blocks topic.
+    pub fn publish_block_bytes(&mut self, data: Vec<u8>) -> Result<(), String> {
+        let topic = self.blocks_topic();
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, data)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
+    Some(match event {
+        SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => Seen::Disconnected(peer_id),
+        SwarmEvent::OutgoingConnectionError { error, .. } => Seen::DialFailed(error.to_string()),
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+            peer_id,
+            topic,
+        })) => Seen::Subscribed(peer_id, topic.to_string()),
+        _ => return None,
+    })
+}
