@@ -440,11 +440,14 @@ impl Node {
         result
     }
 
-    /// Submits a run of blocks from a peer without waiting for each commit (a sync);
-    /// commits once at the end. Returns each block's outcome.
+    /// Submits a run of blocks from a peer (a sync) without waiting for their commits, so
+    /// that checking the next batch overlaps committing this one; `last` says the run ends
+    /// here and waits for every commit. Returns each block's outcome (a commit that failed
+    /// shows up as an error of a later block, or of the last).
     pub async fn submit_blocks(
         &self,
         blocks: Vec<Block>,
+        last: bool,
     ) -> Vec<Result<SubmitOutcome, ChainError>> {
         let mut ledger = self.ledger.lock().await;
         let mut results = Vec::with_capacity(blocks.len());
@@ -455,7 +458,7 @@ impl Node {
             let updates = ledger.take_updates();
             self.publish(&ledger, updates);
         }
-        if let Err(error) = ledger.flush().await {
+        if last && let Err(error) = ledger.flush().await {
             tracing::error!(%error, "committing a run of blocks failed");
             results.push(Err(error));
         }

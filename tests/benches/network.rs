@@ -232,6 +232,12 @@ async fn sync() -> Sync {
 
     let seed = start("seed", &["--database-url", &url]).await;
     let height = (setup.len() + blocks.len()) as u64;
+    // A seed that has been running a while: its explorer index has caught up.
+    let seed_client = Client::new(&seed.url);
+    wait_until("the seed's explorer index", async || {
+        seed_client.status().await["indexed_height"].as_u64() == Some(height)
+    })
+    .await;
     let started = Instant::now();
     let joiner = start("joiner", &["--bootstrap-nodes", &seed.url]).await;
     let client = Client::new(&joiner.url);

@@ -244,7 +244,9 @@ impl Driver {
         }
         let count = blocks.len();
         metrics::counter!(telemetry::SYNC_BLOCKS).increment(count as u64);
-        let results = self.node.submit_blocks(blocks).await;
+        // More bodies on the way: let this batch commit while the next is checked.
+        let last = self.manager.blocks_in_flight() == 0;
+        let results = self.node.submit_blocks(blocks, last).await;
         if let Some(offence) = results
             .iter()
             .filter_map(|r| r.as_ref().err())

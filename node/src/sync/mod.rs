@@ -18,7 +18,7 @@ use std::hash::Hash;
 use crate::primitives::{BlockHash, Work};
 
 /// Block requests one peer has outstanding at once.
-pub const MAX_BLOCK_REQUESTS_PER_PEER: usize = 2;
+pub const MAX_BLOCK_REQUESTS_PER_PEER: usize = 4;
 /// Bodies asked for in one request.
 pub const BLOCKS_PER_REQUEST: usize = 64;
 
@@ -306,12 +306,13 @@ mod tests {
         sync.on_status(1, chain(9));
         sync.on_status(2, chain(9));
         sync.on_status(3, chain(2));
-        let wanted = hashes(BLOCKS_PER_REQUEST * 5);
+        let busy = 2 * MAX_BLOCK_REQUESTS_PER_PEER;
+        let wanted = hashes(BLOCKS_PER_REQUEST * (busy + 1));
         let requests = sync.assign_blocks(&wanted, work(9));
         assert_eq!(
             requests.len(),
-            2 * MAX_BLOCK_REQUESTS_PER_PEER,
-            "two sources, two requests each"
+            busy,
+            "two sources, each with its full share of requests"
         );
         assert!(
             requests
@@ -332,7 +333,7 @@ mod tests {
         assert_eq!(next[0].0, peer);
         assert_eq!(
             next[0].1[0],
-            wanted[BLOCKS_PER_REQUEST * 4],
+            wanted[BLOCKS_PER_REQUEST * busy],
             "never asks twice for a block in flight"
         );
     }
