@@ -15,6 +15,8 @@ cluster n="3" *args:
 test:
     #!/usr/bin/env bash
     set -euo pipefail
+    # The multi-process tests run the node and tool binaries from the target directory.
+    cargo build --workspace --bins
     if cargo nextest --version >/dev/null 2>&1; then
         cargo nextest run --workspace --no-fail-fast
         cargo test --workspace --doc
@@ -52,3 +54,4 @@ bench:
     cargo bench -p chaincore --bench api
     cargo build --release -p chaincore --bin chaincore-node
     cargo bench -p chaincore-tests --bench network
+    cargo bench -p chaincore-tools --bench miner

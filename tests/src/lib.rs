@@ -6,6 +6,7 @@
 //! - [`client`]: typed calls to the REST API.
 //! - [`miner`]: solve templates from `/mine_block` at dev difficulty and submit them.
 //! - [`wallet`]: signed payments from a node's listed coins.
+//! - [`tools`]: the miner, wallet and monitor binaries as child processes.
 //! - [`peer`]: a bare libp2p peer speaking ChainCore's protocols, for misbehaving on purpose.
 //! - [`db`]: fresh test databases (shared with the node crate's tests).
 
@@ -16,6 +17,7 @@ pub mod client;
 pub mod miner;
 pub mod node;
 pub mod peer;
+pub mod tools;
 pub mod wallet;
 
 /// Waits for `condition` to hold, polling, until `deadline` has passed.

@@ -1,4 +1,13 @@
 //! ChainCore's command-line tools (miner, wallet, monitor, cluster), which talk to nodes over
-//! REST and link the pure core only (`chaincore` with `default-features = false`).
+//! REST and link the pure core only (`chaincore` with `default-features = false`): no
+//! libp2p, no sea-orm. Each binary in `src/bin/` is a thin `main` over a module here.
 //!
-//! Empty until the tools issues (#6, #7) add the binaries.
+//! - [`rest`]: a typed REST client for one or several nodes.
+//! - [`miner`]: templates, nonce-scanning kernels (SHA-NI and portable), the mining loop.
+//! - [`wallet`]: encrypted key files, coin selection, signing, merkle-proof checks.
+//! - [`monitor`]: a snapshot of several nodes and their database, and its rendering.
+
+pub mod miner;
+pub mod monitor;
+pub mod rest;
+pub mod wallet;

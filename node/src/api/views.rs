@@ -72,6 +72,8 @@ pub(super) struct BlockSummary {
     pub(super) confirmations: u32,
     /// `main`, `side` or `invalid`.
     pub(super) status: &'static str,
+    /// The 80-byte header, for clients that check proof of work and merkle proofs.
+    pub(super) header_hex: String,
 }
 
 impl BlockSummary {
@@ -109,6 +111,7 @@ impl BlockSummary {
             difficulty: difficulty(entry.header.bits, params),
             confirmations,
             status,
+            header_hex: hex::encode(entry.header.to_bytes()),
         }
     }
 }
@@ -159,6 +162,8 @@ pub(super) struct TxView {
     pub(super) inputs: Vec<InputView>,
     pub(super) outputs: Vec<OutputView>,
     pub(super) status: TxStatus,
+    /// The canonical encoding, for clients that check what they are told.
+    pub(super) hex: String,
 }
 
 impl TxView {
@@ -212,6 +217,7 @@ impl TxView {
                 })
                 .collect(),
             status,
+            hex: hex::encode(crate::primitives::encode(tx)),
         }
     }
 }
