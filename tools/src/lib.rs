@@ -6,7 +6,9 @@
 //! - [`miner`]: templates, nonce-scanning kernels (SHA-NI and portable), the mining loop.
 //! - [`wallet`]: encrypted key files, coin selection, signing, merkle-proof checks.
 //! - [`monitor`]: a snapshot of several nodes and their database, and its rendering.
+//! - [`cluster`]: a local network of nodes and miners, supervised until Ctrl-C.
 
+pub mod cluster;
 pub mod miner;
 pub mod monitor;
 pub mod rest;
