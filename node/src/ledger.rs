@@ -8,6 +8,7 @@
 //! Callers serialize access (`&mut self`): the node keeps one `Ledger` behind a mutex.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -36,6 +37,9 @@ pub struct Ledger<S: ChainStore> {
     mempool: Mempool,
     /// Tip changes not yet handed to [`Ledger::take_updates`].
     updates: Vec<ChainUpdate>,
+    /// Transactions a reorg put back into the mempool, not yet handed to
+    /// [`Ledger::take_readded`].
+    readded: Vec<Txid>,
 }
 
 impl<S: ChainStore> Ledger<S> {
@@ -52,6 +56,7 @@ impl<S: ChainStore> Ledger<S> {
             chain,
             mempool: Mempool::new(config),
             updates,
+            readded: Vec::new(),
         };
         ledger.restore_mempool(now).await?;
         Ok(ledger)
@@ -77,6 +82,16 @@ impl<S: ChainStore> Ledger<S> {
     /// The tip changes since the last call, oldest first, for events and metrics.
     pub fn take_updates(&mut self) -> Vec<ChainUpdate> {
         std::mem::take(&mut self.updates)
+    }
+
+    /// The transactions reorgs returned to the mempool since the last call (still there),
+    /// to announce again: the peers on the winning branch may never have seen them.
+    pub fn take_readded(&mut self) -> Vec<Arc<Transaction>> {
+        std::mem::take(&mut self.readded)
+            .iter()
+            .filter_map(|txid| self.mempool.get(txid))
+            .map(|entry| Arc::new(entry.tx().clone()))
+            .collect()
     }
 
     /// Submits a block (see [`ChainState::submit_block`]), brings the mempool in step with
@@ -229,6 +244,7 @@ impl<S: ChainStore> Ledger<S> {
             now,
             self.params(),
         );
+        self.readded.extend(report.readded.iter().copied());
         tracing::info!(
             readded = report.readded.len(),
             dropped = report.dropped.len(),

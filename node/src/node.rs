@@ -415,6 +415,7 @@ impl Node {
             let result = ledger.submit_block(block, unix_now()).await;
             let updates = ledger.take_updates();
             self.publish(&ledger, updates);
+            self.announce_readded(&mut ledger);
             result
         };
         self.count_block(&result, origin);
@@ -457,10 +458,18 @@ impl Node {
             results.push(result);
             let updates = ledger.take_updates();
             self.publish(&ledger, updates);
+            self.announce_readded(&mut ledger);
         }
-        if last && let Err(error) = ledger.flush().await {
-            tracing::error!(%error, "committing a run of blocks failed");
-            results.push(Err(error));
+        if last {
+            match ledger.flush().await {
+                // The index follows committed blocks only: the pokes of `publish` above may
+                // have come before these were committed, so poke once more now they are.
+                Ok(()) => self.indexer.poke(),
+                Err(error) => {
+                    tracing::error!(%error, "committing a run of blocks failed");
+                    results.push(Err(error));
+                }
+            }
         }
         results
     }
@@ -619,6 +628,14 @@ impl Node {
     }
 
     /// Publishes tip changes: events, reorg log, snapshot, metrics, indexer.
+    /// Gossips again the transactions a reorg returned to the mempool: peers that were on
+    /// the winning branch (across a partition) may never have seen them.
+    fn announce_readded(&self, ledger: &mut Ledger<SqlStore>) {
+        for tx in ledger.take_readded() {
+            let _ = self.announcements.send(Announcement::Transaction(tx));
+        }
+    }
+
     fn publish(&self, ledger: &Ledger<SqlStore>, updates: Vec<ChainUpdate>) {
         if updates.is_empty() {
             return;

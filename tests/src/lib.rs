@@ -7,6 +7,8 @@
 //! - [`miner`]: solve templates from `/mine_block` at dev difficulty and submit them.
 //! - [`wallet`]: signed payments from a node's listed coins.
 //! - [`tools`]: the miner, wallet and monitor binaries as child processes.
+//! - [`netns`], [`partition`]: network namespaces on a bridge, links cut and healed, and a
+//!   network of nodes in them for partition scenarios (root only).
 //! - [`peer`]: a bare libp2p peer speaking ChainCore's protocols, for misbehaving on purpose.
 //! - [`db`]: fresh test databases (shared with the node crate's tests).
 
@@ -15,7 +17,9 @@ pub mod db;
 
 pub mod client;
 pub mod miner;
+pub mod netns;
 pub mod node;
+pub mod partition;
 pub mod peer;
 pub mod tools;
 pub mod wallet;

@@ -50,6 +50,19 @@ impl Default for NodeOptions {
     }
 }
 
+/// Where a node runs: by default straight on this host's loopback with ports chosen by the
+/// kernel; in a network lab, behind a command prefix (`ip netns exec NS`), bound to the
+/// namespace's address on fixed ports.
+#[derive(Debug, Clone, Default)]
+pub struct Placement {
+    /// A command the node binary runs under, e.g. `["ip", "netns", "exec", "cc1a2bn0"]`.
+    pub prefix: Vec<String>,
+    /// The address to bind the REST API and peer-to-peer listener to (default 127.0.0.1).
+    pub bind: Option<String>,
+    pub api_port: u16,
+    pub p2p_port: u16,
+}
+
 /// What a node's ready line says.
 #[derive(Debug, Clone, Default)]
 struct Ready {
@@ -72,11 +85,17 @@ pub struct NodeProcess {
     pub db: Option<TestDb>,
     pub log: PathBuf,
     options: NodeOptions,
+    placement: Placement,
 }
 
 impl NodeProcess {
     /// Starts a node, or `None` when its backend is PostgreSQL and no server answers.
     pub async fn start(options: NodeOptions) -> Option<NodeProcess> {
+        Self::start_placed(options, Placement::default()).await
+    }
+
+    /// Starts a node where `placement` says (see [`Placement`]).
+    pub async fn start_placed(options: NodeOptions, placement: Placement) -> Option<NodeProcess> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = match options.backend {
             Backend::Sqlite => None,
@@ -92,6 +111,7 @@ impl NodeProcess {
             db,
             log,
             options,
+            placement,
         };
         node.spawn();
         Some(node)
@@ -108,16 +128,31 @@ impl NodeProcess {
 
     fn spawn(&mut self) {
         let options = &self.options;
-        let mut command = Command::new(node_binary());
+        let placement = &self.placement;
+        let mut command = match placement.prefix.split_first() {
+            None => Command::new(node_binary()),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(node_binary());
+                command
+            }
+        };
+        let (api_port, p2p_port) = (
+            placement.api_port.to_string(),
+            placement.p2p_port.to_string(),
+        );
+        command.args([
+            "--node-id",
+            &options.node_id,
+            "--api-port",
+            &api_port,
+            "--p2p-port",
+            &p2p_port,
+        ]);
+        if let Some(bind) = &placement.bind {
+            command.args(["--api-bind", bind, "--p2p-bind", bind]);
+        }
         command
-            .args([
-                "--node-id",
-                &options.node_id,
-                "--api-port",
-                "0",
-                "--p2p-port",
-                "0",
-            ])
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(&options.extra_args)

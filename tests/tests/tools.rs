@@ -8,11 +8,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chaincore::consensus::{Network, block_subsidy};
-use chaincore::primitives::{Address, Amount, Height, encode};
+use chaincore::primitives::{Address, Amount, Height};
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
 use chaincore_tests::eventually;
-use chaincore_tests::miner::{block_from_template, mine_many, solve};
+use chaincore_tests::miner::{block_from_template, mine_many, solve, submit};
 use chaincore_tests::node::{NodeOptions, NodeProcess};
 use chaincore_tests::tools::{Ran, ToolProcess, WalletFile, run_tool, run_tool_with};
 use serde_json::{Value, json};
@@ -456,13 +456,7 @@ async fn the_miner_drops_a_stale_template_within_a_second_of_a_competing_block()
     solve(&mut block, genesis_time, Network::Test);
     // Timed from the moment the block is sent: an upper bound on the time since it arrived.
     let sent = Instant::now();
-    let reply = client
-        .post(
-            "/submit_block",
-            &json!({"block_hex": hex::encode(encode(&block))}),
-        )
-        .await
-        .ok();
+    let reply = submit(&client, &block).await.ok();
     assert_eq!(reply["status"], "accepted", "{reply}");
 
     let hash = block.header.block_hash().to_string();

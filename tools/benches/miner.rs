@@ -1,11 +1,12 @@
 //! `just bench` → miner: the miner's hash rate on one thread and on every thread, through the
 //! same [`Pool`] of hashing threads `chaincore-miner` runs, beside this machine's raw SHA-256
-//! compression rate (`sha2`'s `compress256`, one thread) measured in the same run.
+//! compression rate on one thread (`openssl speed`, else `sha2`'s `compress256`), measured in
+//! the same run.
 //!
-//! A header hash with the midstate costs two compressions, so one thread's ceiling is half
-//! the compression rate; the SHA-NI kernel also skips the work that does not depend on the
-//! nonce, so it can come closer (even above 1). The issue's goals, printed as ratios: one
-//! thread ≥ 0.65 × that ceiling, and all threads ≥ 1.8 × one thread (with ≥ 2 cores).
+//! A header hash with the midstate costs two compressions, so the plain midstate path tops out
+//! at half the compression rate; the SHA-NI kernel skips the work that does not depend on the
+//! nonce and keeps the SHA unit busy with two nonces, so it can pass that. The issue's goals,
+//! printed as ratios: one thread ≥ 0.65 × the compression rate, and all threads ≥ 1.8 × one.
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
@@ -76,15 +77,39 @@ fn pool_rate(threads: usize, kernel: Kernel) -> f64 {
     hashed as f64 / elapsed
 }
 
+/// OpenSSL's SHA-256 throughput in compressions per second, if `openssl` is installed (the
+/// same ceiling as the hashing benchmark's).
+fn openssl_compressions_per_second() -> Option<f64> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "speed", "-seconds", "2", "-evp", "sha256", "-bytes", "16384",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("sha256"))?;
+    let kilobytes: f64 = line
+        .split_whitespace()
+        .last()?
+        .trim_end_matches('k')
+        .parse()
+        .ok()?;
+    Some(kilobytes * 1000.0 / 64.0)
+}
+
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let compress = compressions_per_second();
-    let ceiling = compress / 2.0;
+    let sha2 = compressions_per_second();
+    let openssl = openssl_compressions_per_second();
+    let (ceiling, source) = match openssl {
+        Some(rate) => (rate, "openssl speed -evp sha256 ÷ 64"),
+        None => (sha2, "sha2::compress256 (openssl missing)"),
+    };
+    println!("miner hash rate, {cores} cores; ceiling = one thread's raw SHA-256 compressions/s");
     println!(
-        "miner hash rate; ceiling = one thread's sha2::compress256 rate ÷ 2 = {:.2} MH/s \
-         ({:.2} M compressions/s); {cores} cores",
+        "  {source}: {:.2} M/s; sha2::compress256: {:.2} M/s",
         ceiling / 1e6,
-        compress / 1e6
+        sha2 / 1e6
     );
     println!(
         "{:<10} {:>8} {:>12} {:>12} {:>14}",
@@ -104,7 +129,8 @@ fn main() {
         }
     }
     println!(
-        "goals: 1 thread ≥ 0.65 × ceiling with the default kernel ({}); all threads ≥ 1.8 × one",
+        "goals: 1 thread ≥ 0.65 × ceiling with the default kernel ({}); all threads ≥ 1.8 × one \
+         (a header hash costs 2 compressions, so 0.5 is the plain midstate path's limit)",
         Kernel::detect().name()
     );
 }

@@ -27,14 +27,20 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    // The behaviours that may deny a connection come first. The derive offers a new
+    // connection to each field in order and stops at the first denial; a behaviour that
+    // accepted it before the denial (request-response does) keeps a phantom connection,
+    // which in debug builds trips an assertion when the peer's last real connection closes
+    // and in release makes requests go to a connection with no handler
+    // (rust-libp2p PR #6601). Found by the partition tests' kill-and-restart scenario.
+    pub limits: connection_limits::Behaviour,
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub gossipsub: gossipsub::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub sync: request_response::Behaviour<SyncCodec>,
-    pub limits: connection_limits::Behaviour,
-    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
 }
 
 impl std::fmt::Debug for Behaviour {

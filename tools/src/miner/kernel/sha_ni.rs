@@ -22,6 +22,7 @@ use std::arch::x86_64::{
 };
 use std::array::from_fn;
 
+use chaincore::primitives::hash::SHA256_IV;
 use chaincore::primitives::{BlockHash, Midstate, Target};
 
 /// Nonces hashed in lock-step. Two keep the SHA unit of this machine's Zen 4 busy; more
@@ -97,17 +98,8 @@ const K: [u32; 64] = [
     0xc671_78f2,
 ];
 
-/// SHA-256's initial state (FIPS 180-4 §5.3.3), where the outer hash starts.
-const IV: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
+/// SHA-256's initial state, where the outer hash starts.
+const IV: [u32; 8] = SHA256_IV;
 
 /// Whether this CPU has every instruction the kernel uses.
 pub(super) fn is_supported() -> bool {
