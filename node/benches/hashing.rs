@@ -8,10 +8,13 @@
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chaincore::primitives::{BlockHeader, sha256d};
+
+#[path = "common/ceiling.rs"]
+mod ceiling;
+use ceiling::openssl_compressions_per_second;
 
 const RUN_FOR: Duration = Duration::from_secs(2);
 
@@ -28,25 +31,6 @@ fn rate(mut step: impl FnMut(u32)) -> f64 {
         batches += 1;
     }
     f64::from(batches) * f64::from(BATCH) / start.elapsed().as_secs_f64()
-}
-
-/// OpenSSL's SHA-256 throughput in compressions per second, if `openssl` is installed.
-fn openssl_compressions_per_second() -> Option<f64> {
-    let out = Command::new("openssl")
-        .args([
-            "speed", "-seconds", "2", "-evp", "sha256", "-bytes", "16384",
-        ])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("sha256"))?;
-    let kilobytes: f64 = line
-        .split_whitespace()
-        .last()?
-        .trim_end_matches('k')
-        .parse()
-        .ok()?;
-    Some(kilobytes * 1000.0 / 64.0)
 }
 
 fn main() {

@@ -410,31 +410,28 @@ impl Node {
             .map(|o| o.address());
         let announced =
             matches!(origin, BlockOrigin::Miner { .. }).then(|| Arc::new(block.clone()));
-        let result = {
+        let (result, height) = {
             let mut ledger = self.ledger.lock().await;
             let result = ledger.submit_block(block, unix_now()).await;
             let updates = ledger.take_updates();
             self.publish(&ledger, updates);
             self.announce_readded(&mut ledger);
-            result
+            let height = ledger.chain().index().get(&hash).map(|e| e.height);
+            (result, height)
         };
         self.count_block(&result, origin);
         if let (Ok(SubmitOutcome::Accepted { .. }), Some(block)) = (&result, announced) {
             let _ = self.announcements.send(Announcement::Block(block));
         }
-        if let (Ok(SubmitOutcome::Accepted { on_main_chain }), BlockOrigin::Miner { template_id }) =
-            (&result, origin)
+        if let (
+            Ok(SubmitOutcome::Accepted { on_main_chain }),
+            BlockOrigin::Miner { template_id },
+            Some(height),
+        ) = (&result, origin, height)
         {
-            self.record_mined(hash, time, miner, template_id).await;
-            let height = self
-                .ledger
-                .lock()
-                .await
-                .chain()
-                .index()
-                .get(&hash)
-                .map(|e| e.height);
-            if let (true, Some(height)) = (*on_main_chain, height) {
+            self.record_mined(hash, height, time, miner, template_id)
+                .await;
+            if *on_main_chain {
                 let _ = tokio::time::timeout(INDEX_WAIT, self.indexer.wait_for(hash, height)).await;
             }
         }
@@ -593,20 +590,12 @@ impl Node {
     async fn record_mined(
         &self,
         hash: BlockHash,
+        height: Height,
         time: u32,
         miner: Option<Address>,
         template_id: Option<u64>,
     ) {
         let Some(miner_address) = miner else { return };
-        let height = self
-            .ledger
-            .lock()
-            .await
-            .chain()
-            .index()
-            .get(&hash)
-            .map(|e| e.height);
-        let Some(height) = height else { return };
         let elapsed = template_id.and_then(|id| {
             let guard = self.templates.lock().expect("not poisoned");
             guard
@@ -627,7 +616,6 @@ impl Node {
         }
     }
 
-    /// Publishes tip changes: events, reorg log, snapshot, metrics, indexer.
     /// Gossips again the transactions a reorg returned to the mempool: peers that were on
     /// the winning branch (across a partition) may never have seen them.
     fn announce_readded(&self, ledger: &mut Ledger<SqlStore>) {
@@ -636,6 +624,7 @@ impl Node {
         }
     }
 
+    /// Publishes tip changes: events, reorg log, snapshot, metrics, indexer.
     fn publish(&self, ledger: &Ledger<SqlStore>, updates: Vec<ChainUpdate>) {
         if updates.is_empty() {
             return;

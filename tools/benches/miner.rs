@@ -21,6 +21,10 @@ use chaincore_tools::miner::work::Work;
 use chaincore_tools::miner::workers::Pool;
 use chaincore_tools::rest::Template;
 
+#[path = "../../node/benches/common/ceiling.rs"]
+mod ceiling;
+use ceiling::openssl_compressions_per_second;
+
 const RUN_FOR: Duration = Duration::from_secs(3);
 
 /// A target no hash meets in practice (one in 2^232), so the threads hash for the whole run.
@@ -75,26 +79,6 @@ fn pool_rate(threads: usize, kernel: Kernel) -> f64 {
     let elapsed = start.elapsed().as_secs_f64();
     pool.shutdown();
     hashed as f64 / elapsed
-}
-
-/// OpenSSL's SHA-256 throughput in compressions per second, if `openssl` is installed (the
-/// same ceiling as the hashing benchmark's).
-fn openssl_compressions_per_second() -> Option<f64> {
-    let out = std::process::Command::new("openssl")
-        .args([
-            "speed", "-seconds", "2", "-evp", "sha256", "-bytes", "16384",
-        ])
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("sha256"))?;
-    let kilobytes: f64 = line
-        .split_whitespace()
-        .last()?
-        .trim_end_matches('k')
-        .parse()
-        .ok()?;
-    Some(kilobytes * 1000.0 / 64.0)
 }
 
 fn main() {

@@ -275,6 +275,17 @@ impl<S: ChainStore> ChainState<S> {
         entry.sequence = self.next_sequence;
         self.next_sequence += 1;
         self.index.insert(entry);
+        self.store_and_activate(entry, block, now).await
+    }
+
+    /// Stores `block`, whose index entry was just marked as having its data, with the tip
+    /// change that may connect it (one database transaction).
+    async fn store_and_activate(
+        &mut self,
+        entry: IndexEntry,
+        block: Block,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
         self.unpersisted = Some((entry, block));
         let activated = self.activate_best_chain(now).await;
         self.persist_unpersisted().await?;
@@ -325,13 +336,7 @@ impl<S: ChainStore> ChainState<S> {
         self.next_sequence += 1;
         self.index.set_data_stored(&hash, sequence);
         let entry = *self.index.get(&hash).expect("indexed");
-        self.unpersisted = Some((entry, block));
-        let activated = self.activate_best_chain(now).await;
-        self.persist_unpersisted().await?;
-        activated?;
-        Ok(SubmitOutcome::Accepted {
-            on_main_chain: false,
-        })
+        self.store_and_activate(entry, block, now).await
     }
 
     /// Headers from a peer, oldest first (headers-first sync). Each must extend a known
