@@ -206,6 +206,8 @@ impl<S: ChainStore> Ledger<S> {
         if updates.is_empty() {
             return Ok(());
         }
+        // A new tip may make a refused transaction valid: its inputs, its fee rate.
+        self.mempool.clear_recent_rejects();
         let before: HashSet<Txid> = self
             .mempool
             .entries_parent_first()

@@ -300,7 +300,7 @@ impl Node {
     pub async fn submit_headers(
         &self,
         headers: &[crate::primitives::BlockHeader],
-    ) -> Result<usize, ChainError> {
+    ) -> Result<crate::chainstate::HeadersOutcome, ChainError> {
         self.ledger
             .lock()
             .await
@@ -332,19 +332,30 @@ impl Node {
             .headers_after(locator, limit)
     }
 
-    /// Stored bodies of `hashes` (the unknown ones are skipped).
-    pub async fn blocks(
+    /// Stored bodies of `hashes`, in order, canonically encoded (the unknown ones are
+    /// skipped), read one at a time until they hold `max_bytes` (always at least one): a
+    /// request for many large blocks costs at most that much memory, plus one block.
+    pub async fn encoded_blocks(
         &self,
         hashes: &[BlockHash],
-    ) -> Result<Vec<Block>, crate::storage::StoreError> {
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, crate::storage::StoreError> {
         use crate::storage::ChainStore;
-        let mut blocks = Vec::with_capacity(hashes.len());
+        let mut total = 0;
+        let mut out = Vec::new();
         for hash in hashes {
-            if let Some(block) = self.store.block(hash).await? {
-                blocks.push(block);
+            let Some(block) = self.store.block(hash).await? else {
+                continue;
+            };
+            let encoded = crate::primitives::encode(&block);
+            drop(block);
+            if !out.is_empty() && total + encoded.len() > max_bytes {
+                break;
             }
+            total += encoded.len();
+            out.push(encoded);
         }
-        Ok(blocks)
+        Ok(out)
     }
 
     pub fn reorgs(&self) -> Vec<ReorgRecord> {

@@ -145,10 +145,13 @@ async fn sigkill_during_reorgs_leaves_one_complete_chain(backend: Backend) {
     {
         let store = SqlStore::open(&db.url, DEV.network).await.unwrap();
         let (mut state, _) = ChainState::open(store, &DEV, NOW).await.unwrap();
-        for name in (1..=INITIAL_TOP)
-            .map(|i| format!("a{i}"))
-            .chain((FORK_AT + 1..=INITIAL_TOP).map(|i| format!("b{i}")))
-        {
+        // Each b block arrives just after its a twin: equal work, so both are stored (a
+        // branch that is behind is not, see the accept path's work rule).
+        let twins = (1..=INITIAL_TOP).flat_map(|i| {
+            let b = (i > FORK_AT).then(|| format!("b{i}"));
+            std::iter::once(format!("a{i}")).chain(b)
+        });
+        for name in twins {
             state.submit_block(forks.block(&name), NOW).await.unwrap();
         }
         state.flush().await.unwrap();

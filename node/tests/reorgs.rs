@@ -5,7 +5,7 @@
 mod common;
 
 use chaincore::chain::{BlockStatus, ChainEvent, ChainUpdate};
-use chaincore::chainstate::{ChainError, ChainState, SubmitOutcome};
+use chaincore::chainstate::{ChainError, ChainState, HeadersOutcome, SubmitOutcome};
 use chaincore::consensus::BlockError;
 use chaincore::consensus::params::DEV;
 use chaincore::primitives::{Amount, OutPoint, TxOut};
@@ -50,6 +50,16 @@ impl Case {
                 other => panic!("block {name}: {other:?}"),
             }
         }
+    }
+
+    /// Indexes the headers of `blocks` (a chain), as headers-first sync does.
+    async fn submit_headers_of(&mut self, blocks: &[chaincore::primitives::Block]) {
+        let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
+        let outcome = self.state.submit_headers(&headers, NOW).await.unwrap();
+        assert!(
+            matches!(outcome, HeadersOutcome::Indexed { .. }),
+            "{outcome:?}"
+        );
     }
 
     fn tip(&self) -> chaincore::primitives::BlockHash {
@@ -157,16 +167,19 @@ async fn one_block_reorg(backend: Backend) {
 ///   G ── a1 ── a2 ── … ── a100
 ///    └── b1 ── b2 ── … ── b100 ── b101      the b branch wins: depth 100
 /// ```
+/// The b branch arrives as a peer sends it, headers first: its bodies below a100's work are
+/// stored because its best header has more work than the tip.
 async fn hundred_block_reorg(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
         return;
     };
     c.forks.mine_run("a", 1, 100, "G", 10);
-    c.forks.mine_run("b", 1, 101, "G", 10);
+    let b_blocks = c.forks.mine_run("b", 1, 101, "G", 10);
     let a: Vec<String> = (1..=100).map(|i| format!("a{i}")).collect();
     let b: Vec<String> = (1..=101).map(|i| format!("b{i}")).collect();
     c.submit(&a.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
+    c.submit_headers_of(&b_blocks).await;
     c.submit(&b.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
     assert_eq!(c.tip(), c.forks.hash("b101"));
@@ -184,7 +197,7 @@ async fn fewer_blocks_but_more_work(backend: Backend) {
         return;
     };
     c.forks.mine_run("a", 1, 18, "G", 10);
-    c.forks.mine_run("b", 1, 12, "G", 1);
+    let b_blocks = c.forks.mine_run("b", 1, 12, "G", 1);
     assert!(
         c.forks.work("b12") > c.forks.work("a18"),
         "the drawing's premise"
@@ -193,6 +206,7 @@ async fn fewer_blocks_but_more_work(backend: Backend) {
     let b: Vec<String> = (1..=12).map(|i| format!("b{i}")).collect();
     c.submit(&a.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
+    c.submit_headers_of(&b_blocks).await;
     c.submit(&b.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
     assert_eq!(c.tip(), c.forks.hash("b12"));
@@ -202,8 +216,9 @@ async fn fewer_blocks_but_more_work(backend: Backend) {
 }
 
 /// ```text
-///   G ── a1 ── a2      seen first
-///    └── b1 ── b2      same work, seen second: the node stays on a2, also after a restart
+///   G ── a1 ── a2      each a block seen first
+///    └── b1 ── b2      each b block arrives just after its a twin: same work, stored, but
+///                      the node stays on a2, also after a restart
 /// ```
 async fn equal_work_keeps_the_first_seen(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
@@ -212,7 +227,8 @@ async fn equal_work_keeps_the_first_seen(backend: Backend) {
     c.forks.mine_run("a", 1, 2, "G", 10);
     c.forks.mine_run("b", 1, 2, "G", 10);
     assert_eq!(c.forks.work("a2"), c.forks.work("b2"));
-    c.submit(&["a1", "a2", "b1", "b2"]).await;
+    c.submit(&["a1", "b1", "a2", "b2"]).await;
+    assert_eq!(c.status("b2"), BlockStatus::DataStored);
     assert_eq!(c.tip(), c.forks.hash("a2"));
     assert!(c.reorg_depths().is_empty());
     c.reopen().await;
@@ -224,8 +240,9 @@ async fn equal_work_keeps_the_first_seen(backend: Backend) {
 ///   G ── a1 ── a2 ── a3
 ///    └── b1 ── b2 ── b3✗ ── b4 ── b5     b3's coinbase pays too much
 /// ```
-/// b4 would win on work; connecting b3 fails, the transaction rolls back, b3 and b4 are
-/// marked invalid, and the node ends where it was, on a3. b5 is refused on arrival.
+/// Each b block arrives just after its a twin (same work, so it is stored). b4 would win
+/// on work; connecting b3 fails, the transaction rolls back, b3 and b4 are marked invalid,
+/// and the node ends where it was, on a3. b5 is refused on arrival.
 async fn a_branch_whose_third_block_is_invalid(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
         return;
@@ -236,7 +253,7 @@ async fn a_branch_whose_third_block_is_invalid(backend: Backend) {
         block.transactions[0].outputs[0].value = Amount::coins(51);
     });
     c.forks.mine_run("b", 4, 5, "b3", 10);
-    c.submit(&["a1", "a2", "a3", "b1", "b2", "b3"]).await;
+    c.submit(&["a1", "b1", "a2", "b2", "a3", "b3"]).await;
     assert_eq!(c.tip(), c.forks.hash("a3"), "equal work: a3 was first");
 
     let error = c
@@ -355,10 +372,15 @@ async fn headers_first_then_bodies(backend: Backend) {
     };
     let blocks = c.forks.mine_run("a", 1, 20, "G", 10);
     let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
-    assert_eq!(c.state.submit_headers(&headers, NOW).await.unwrap(), 20);
-    assert_eq!(
-        c.state.submit_headers(&headers[..5], NOW).await.unwrap(),
-        0,
+    assert!(matches!(
+        c.state.submit_headers(&headers, NOW).await.unwrap(),
+        HeadersOutcome::Indexed { new: 20, .. }
+    ));
+    assert!(
+        matches!(
+            c.state.submit_headers(&headers[..5], NOW).await.unwrap(),
+            HeadersOutcome::Indexed { new: 0, .. }
+        ),
         "known headers"
     );
     assert_eq!(c.state.tip().height.get(), 0, "headers alone move nothing");

@@ -171,6 +171,44 @@ impl NodeProcess {
         self.child = Some(child);
     }
 
+    /// The node's database URL (its SQLite file unless it runs on PostgreSQL).
+    pub fn database_url(&self) -> String {
+        match &self.db {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}/chain.db?mode=ro", self.dir.path().display()),
+        }
+    }
+
+    /// Bytes the node's database takes on disk.
+    pub async fn database_bytes(&self) -> u64 {
+        match &self.db {
+            Some(db) => crate::db::database_bytes(db).await,
+            None => ["chain.db", "chain.db-wal"]
+                .iter()
+                .filter_map(|f| std::fs::metadata(self.dir.path().join(f)).ok())
+                .map(|m| m.len())
+                .sum(),
+        }
+    }
+
+    /// Rows in the node's `blocks` table: every header it indexed, with a body or not.
+    pub async fn block_rows(&self) -> u64 {
+        use sea_orm::{ConnectionTrait, Database, Statement};
+        let conn = Database::connect(self.database_url().as_str())
+            .await
+            .expect("connect to the node's database");
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM blocks",
+            ))
+            .await
+            .expect("count blocks")
+            .expect("a row");
+        let n: i64 = row.try_get("", "n").expect("a count");
+        u64::try_from(n).expect("a count is positive")
+    }
+
     /// The process id (for tests that signal it).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()

@@ -1,21 +1,30 @@
 //! A bare libp2p peer with ChainCore's behaviour (same protocols, topics and identify
-//! version as a node) but no chain behind it: the test decides what it says. Used to play a
+//! version as a node) but no chain behind it: the test decides what it says, on gossip and
+//! in answer to the node's sync requests ([`RawPeer::answer_with`]). Used to play a
 //! misbehaving peer against real nodes.
 
 use std::time::Duration;
 
 use chaincore::consensus::Network;
 use chaincore::network::behaviour::{self, Behaviour, BehaviourEvent};
-use chaincore::network::protocol;
+use chaincore::network::protocol::{self, Request, Response};
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identity, noise, tcp, yamux};
+
+/// How the test answers the node's sync requests; `None` leaves a request unanswered (a
+/// stalling peer).
+pub type Answerer = Box<dyn FnMut(&Request) -> Option<Response> + Send>;
 
 /// A peer the test drives by hand.
 pub struct RawPeer {
     swarm: Swarm<Behaviour>,
     network: Network,
+    answerer: Option<Answerer>,
+    /// Requests left unanswered on purpose, kept so their streams stay open.
+    unanswered: Vec<request_response::ResponseChannel<Response>>,
 }
 
 impl std::fmt::Debug for RawPeer {
@@ -33,6 +42,10 @@ pub enum Seen {
     Disconnected(PeerId),
     DialFailed(String),
     Subscribed(PeerId, String),
+    /// The node asked us something (and what we answered, if anything).
+    Asked(PeerId, Request),
+    /// A gossip message reached us on `topic`.
+    Gossip(String, Vec<u8>),
 }
 
 impl RawPeer {
@@ -61,7 +74,25 @@ impl RawPeer {
                 .subscribe(&topic)
                 .expect("subscribe");
         }
-        Self { swarm, network }
+        Self {
+            swarm,
+            network,
+            answerer: None,
+            unanswered: Vec::new(),
+        }
+    }
+
+    /// From now on, answer the node's sync requests with `answerer`.
+    pub fn answer_with(
+        &mut self,
+        answerer: impl FnMut(&Request) -> Option<Response> + Send + 'static,
+    ) {
+        self.answerer = Some(Box::new(answerer));
+    }
+
+    /// Sends `request` to `peer` (the answer is not awaited: use [`Self::watch`]).
+    pub fn ask(&mut self, peer: PeerId, request: Request) {
+        self.swarm.behaviour_mut().sync.send_request(&peer, request);
     }
 
     pub fn peer_id(&self) -> PeerId {
@@ -100,7 +131,7 @@ impl RawPeer {
             else {
                 break;
             };
-            if let Some(event) = describe(event) {
+            if let Some(event) = self.on_event(event) {
                 seen.push(event);
             }
         }
@@ -119,6 +150,33 @@ impl RawPeer {
     }
 }
 
+impl RawPeer {
+    fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
+        let SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+            peer,
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        })) = event
+        else {
+            return describe(event);
+        };
+        match self.answerer.as_mut().and_then(|answer| answer(&request)) {
+            Some(response) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            None => self.unanswered.push(channel),
+        }
+        Some(Seen::Asked(peer, request))
+    }
+}
+
 fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
     Some(match event {
         SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
@@ -132,6 +190,10 @@ fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
             peer_id,
             topic,
         })) => Seen::Subscribed(peer_id, topic.to_string()),
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+            message,
+            ..
+        })) => Seen::Gossip(message.topic.to_string(), message.data),
         _ => return None,
     })
 }

@@ -196,6 +196,8 @@ pub(super) async fn submit_block(
     Ok(Json(match outcome {
         SubmitOutcome::Accepted { on_main_chain } => result("accepted", on_main_chain, None),
         SubmitOutcome::AlreadyKnown => result("duplicate", false, None),
+        // Its chain has less work than the tip: not stored (a stale block).
+        SubmitOutcome::LowWork => result("stale", false, None),
         SubmitOutcome::Orphan { missing } => result("orphan", false, Some(missing.to_string())),
     }))
 }

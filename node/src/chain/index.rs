@@ -6,6 +6,10 @@
 //! best tip, and on equal work the one whose body arrived first (lowest `sequence`) wins, so
 //! a node never flips between equal branches.
 //!
+//! Every entry also gets a *skip pointer* to an ancestor further back (Bitcoin's `pskip`),
+//! so [`BlockIndex::ancestor`] — and with it the ASERT anchor and the locator — costs
+//! O(log n) hops instead of a walk to genesis.
+//!
 //! The index never touches storage; the caller persists what changes.
 
 use std::cmp::Reverse;
@@ -80,6 +84,20 @@ pub struct BlockIndex {
     candidates: BTreeSet<CandidateKey>,
     /// The not-invalid header with the most work, body or not: where sync is heading.
     best_header: Option<(Work, BlockHash)>,
+    /// Each non-genesis entry's skip pointer: its ancestor at [`skip_height`].
+    skips: HashMap<BlockHash, BlockHash>,
+}
+
+/// The height a block at `height` keeps a skip pointer to: clearing low bits of the height
+/// makes most pointers short and a few very long, so any ancestor is O(log n) hops away
+/// (the scheme of Bitcoin Core's `CBlockIndex::BuildSkip`).
+fn skip_height(height: u32) -> u32 {
+    let clear_lowest_one = |n: u32| n & n.wrapping_sub(1);
+    match height {
+        0 | 1 => 0,
+        h if h % 2 == 1 => clear_lowest_one(clear_lowest_one(h - 1)) + 1,
+        h => clear_lowest_one(h),
+    }
 }
 
 impl BlockIndex {
@@ -125,6 +143,13 @@ impl BlockIndex {
             is_genesis || self.entries.contains_key(&parent),
             "index entry without its parent"
         );
+        if !is_genesis {
+            let target = Height::new(skip_height(entry.height.get()));
+            let skip = self
+                .ancestor(&parent, target)
+                .expect("the parent is indexed");
+            self.skips.insert(entry.hash, skip);
+        }
         self.entries.insert(entry.hash, entry);
         if entry.status != BlockStatus::Invalid
             && self
@@ -236,14 +261,26 @@ impl BlockIndex {
         self.candidates.last().map(|(_, _, hash)| *hash)
     }
 
-    /// The ancestor of `hash` at `height` (or `hash` itself).
+    /// The ancestor of `hash` at `height` (or `hash` itself), in O(log n) hops: a skip
+    /// pointer is taken whenever it does not overshoot and a parent step would not reach a
+    /// better one sooner.
     pub fn ancestor(&self, hash: &BlockHash, height: Height) -> Option<BlockHash> {
+        let target = height.get();
         let mut entry = self.entries.get(hash)?;
-        if height > entry.height {
+        if target > entry.height.get() {
             return None;
         }
-        while entry.height > height {
-            entry = self.entries.get(&entry.header.prev_blockhash)?;
+        while entry.height.get() > target {
+            let here = entry.height.get();
+            let skip = skip_height(here);
+            let skip_of_parent = skip_height(here - 1);
+            let take_skip = skip == target
+                || (skip > target && !(skip_of_parent + 2 < skip && skip_of_parent >= target));
+            let next = match self.skips.get(&entry.hash) {
+                Some(skip_to) if take_skip => skip_to,
+                _ => &entry.header.prev_blockhash,
+            };
+            entry = self.entries.get(next)?;
         }
         Some(entry.hash)
     }
@@ -370,5 +407,89 @@ impl ActiveChain {
             height = height.saturating_sub(step);
         }
         locator
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::{BlockHeader, CompactTarget, MerkleRoot};
+
+    fn header(prev: BlockHash, nonce: u32) -> BlockHeader {
+        BlockHeader {
+            version: 1,
+            prev_blockhash: prev,
+            merkle_root: MerkleRoot::default(),
+            time: nonce,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce,
+        }
+    }
+
+    /// A chain of `len` headers on `from` (genesis when `None`), each entry pushed in order.
+    fn grow(
+        index: &mut BlockIndex,
+        from: Option<BlockHash>,
+        len: u32,
+        salt: u32,
+    ) -> Vec<BlockHash> {
+        let mut hashes = Vec::new();
+        let mut prev = from;
+        for i in 0..len {
+            let header = header(prev.unwrap_or(BlockHash::ZERO), salt + i);
+            let entry = match prev {
+                None => IndexEntry {
+                    hash: header.block_hash(),
+                    header,
+                    height: Height::GENESIS,
+                    chain_work: Work::ZERO,
+                    status: BlockStatus::Valid,
+                    sequence: 0,
+                },
+                Some(_) => index.entry_for(&header, Work::ZERO).unwrap(),
+            };
+            index.insert(entry);
+            prev = Some(entry.hash);
+            hashes.push(entry.hash);
+        }
+        hashes
+    }
+
+    #[test]
+    fn skip_pointers_find_every_ancestor_on_the_main_branch_and_on_a_fork() {
+        let mut index = BlockIndex::new();
+        let main = grow(&mut index, None, 1500, 0);
+        let fork = grow(&mut index, Some(main[700]), 900, 1_000_000);
+        for height in [0u32, 1, 2, 3, 255, 256, 257, 699, 700, 1024, 1499] {
+            let found = index.ancestor(&main[1499], Height::new(height));
+            assert_eq!(found, Some(main[height as usize]), "main chain at {height}");
+        }
+        for height in [0u32, 1, 511, 700] {
+            let found = index.ancestor(fork.last().unwrap(), Height::new(height));
+            assert_eq!(
+                found,
+                Some(main[height as usize]),
+                "below the fork at {height}"
+            );
+        }
+        for (height, hash) in (701u32..).zip(&fork) {
+            let found = index.ancestor(fork.last().unwrap(), Height::new(height));
+            assert_eq!(found, Some(*hash), "on the fork at {height}");
+        }
+        assert_eq!(
+            index.ancestor(&main[10], Height::new(11)),
+            None,
+            "no ancestor above"
+        );
+    }
+
+    #[test]
+    fn skip_heights_point_below_and_are_sometimes_far() {
+        assert_eq!(skip_height(0), 0);
+        assert_eq!(skip_height(1), 0);
+        for h in 2..10_000u32 {
+            assert!(skip_height(h) < h);
+        }
+        assert_eq!(skip_height(1 << 12), 0, "a power of two skips to genesis");
     }
 }

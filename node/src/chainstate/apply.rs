@@ -1,6 +1,10 @@
 //! Applying a reorg plan: the old branch undone and the new one checked in context, in
 //! memory, into one [`ChainDiff`]; the new blocks' signatures verified meanwhile on the
 //! blocking pool; the diff handed to the writer, which commits it only if every block passed.
+//!
+//! A block that just arrived brings its own signature verification ([`Arrival`]); every
+//! other block of the plan is verified here. A proof completes only the body it was made
+//! for (`CheckedBlock::with_signatures` checks the hash and the wtxid merkle root).
 
 use std::sync::Arc;
 
@@ -9,25 +13,27 @@ use tokio::sync::oneshot;
 use crate::chain::{BlockChanges, ChainDiff, ChainUpdate, ReorgPlan};
 use crate::consensus::{
     BlockError, CheckedBlock, Params, SignaturesChecked, check_block_contextually,
-    verify_block_signatures,
 };
 use crate::primitives::{Block, BlockHash, Height, OutPoint};
 use crate::storage::ChainStore;
 
+use super::accept::{Arrival, SignatureTask};
 use super::tip::TipTotals;
 use super::writer::WriteJob;
-use super::{ChainError, ChainState, EarlySignatures, InFlight, coins_through};
+use super::{ChainError, ChainState, InFlight, coins_through};
 
 /// The first block of a plan that failed validation, and why.
 pub(super) type PlanFailure = (BlockHash, BlockError);
 
 impl<S: ChainStore> ChainState<S> {
-    /// Applies `plan` as one database transaction. The inner `Err` names the first block of
-    /// the new branch that failed validation; then nothing is committed and the in-memory
-    /// state is unchanged.
+    /// Applies `plan` as one database transaction, storing `arrival` in it if the plan
+    /// connects it. The inner `Err` names the first block of the new branch that failed
+    /// validation; then nothing is committed, the in-memory state is unchanged and the
+    /// arrival (without its spent verification) is handed back.
     pub(super) async fn apply_plan(
         &mut self,
         plan: &ReorgPlan,
+        arrival: &mut Option<Arrival>,
         now: u64,
     ) -> Result<Result<ChainUpdate, PlanFailure>, ChainError> {
         if !plan.disconnect.is_empty() {
@@ -49,24 +55,24 @@ impl<S: ChainStore> ChainState<S> {
             update.disconnected.push((height, Arc::new(block)));
         }
 
-        let new_block = self
-            .unpersisted
-            .take_if(|(entry, _)| plan.connect.contains(&entry.hash));
+        let mut fresh = arrival.take_if(|a| plan.connect.contains(&a.entry.hash));
         let blocks = self
-            .load_bodies(&plan.connect, new_block.as_ref().map(|(_, b)| b))
+            .load_bodies(&plan.connect, fresh.as_ref().map(|a| &a.block))
             .await?;
-        let signatures = tokio::spawn(verify_in_order(
-            blocks.clone(),
-            self.early_signatures.take(),
-            self.params,
-        ));
+        let started = fresh.as_mut().and_then(|a| {
+            let position = plan.connect.iter().position(|h| *h == a.entry.hash)?;
+            Some((position, a.signatures.take()?))
+        });
+        let signatures = tokio::spawn(verify_in_order(blocks.clone(), started, self.params));
         let (checked, context_failure) = self
             .check_in_context(blocks, &mut diff, &mut totals, now)
             .await?;
         if let Some((position, error)) = context_failure {
-            self.unpersisted = new_block;
+            signatures.abort();
+            *arrival = fresh;
             return Ok(Err((plan.connect[position], error)));
         }
+        let new_block = fresh.as_ref().map(|a| (a.entry, a.block.clone()));
 
         let new_tip = *plan.connect.last().unwrap_or(&plan.fork_point);
         let height = self.index.get(&new_tip).expect("indexed").height;
@@ -75,7 +81,7 @@ impl<S: ChainStore> ChainState<S> {
         let (verdict, verdict_rx) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
         let job = WriteJob {
-            new_block: new_block.clone(),
+            new_block,
             diff: Arc::clone(&diff),
             tip,
             verdict: verdict_rx,
@@ -95,7 +101,7 @@ impl<S: ChainStore> ChainState<S> {
             Err((position, error)) => {
                 let _ = verdict.send(false);
                 let _ = done.await; // the rollback is done before anything else writes
-                self.unpersisted = new_block;
+                *arrival = fresh;
                 return Ok(Err((plan.connect[position], error)));
             }
         };
@@ -195,26 +201,20 @@ impl<S: ChainStore> ChainState<S> {
     }
 }
 
-/// Verifies the blocks' signatures in order (using `early` for the block it was started
-/// for); on failure, the position and error.
+/// Verifies the blocks' signatures in order, using `started` for the block at its position
+/// (the arrival's own verification of that very body); on failure, the position and error.
 async fn verify_in_order(
     blocks: Vec<Block>,
-    mut early: Option<EarlySignatures>,
+    mut started: Option<(usize, SignatureTask)>,
     params: &'static Params,
 ) -> Result<Vec<SignaturesChecked>, (usize, BlockError)> {
     let mut proofs = Vec::with_capacity(blocks.len());
     for (position, block) in blocks.into_iter().enumerate() {
-        let result = match early.take_if(|e| e.hash == block.block_hash()) {
-            Some(started) => started.task.await,
-            None => {
-                tokio::task::spawn_blocking(move || verify_block_signatures(&block, params)).await
-            }
+        let task = match started.take_if(|(at, _)| *at == position) {
+            Some((_, task)) => task,
+            None => SignatureTask::spawn(block, params),
         };
-        proofs.push(
-            result
-                .expect("signature verification does not panic")
-                .map_err(|e| (position, e))?,
-        );
+        proofs.push(task.wait().await.map_err(|e| (position, e))?);
     }
     Ok(proofs)
 }

@@ -1,19 +1,48 @@
 //! The chain state: the one writer of the chain. It takes blocks, stores them, and keeps the
 //! database on the valid chain with the most work.
 //!
-//! Each tip change is planned by `chain::plan_reorg` and applied in one database transaction
-//! (see [`apply`]): disconnect the old branch newest-first with its undo data, connect the
-//! new one oldest-first with full validation. If a block of the new branch is invalid the
-//! transaction rolls back, so the database never left the old chain; the block and its
-//! descendants are then marked invalid and the best chain is chosen again. Transactions are
-//! committed in order by the [`writer`] task, so checking block N+1 overlaps committing N.
-//! A crash at any instant leaves one complete chain, and [`ChainState::open`] resumes the
-//! interrupted work.
+//! # The accept path
+//!
+//! Every header and body, from any source (a miner over REST, a gossip message, a sync
+//! response, the database at restart), passes the same rules in the same order
+//! ([`accept`]; Bitcoin Core's `AcceptBlockHeader` / `AcceptBlock` / `ProcessNewBlock` are
+//! the anchor, `docs/accept-path.md` the long form):
+//!
+//! 1. **Known?** A hash marked invalid is refused; a stored body or a waiting orphan is
+//!    answered `AlreadyKnown`, and nothing else happens.
+//! 2. **Context-free** (`check_proof_of_work`, then `check_block`: merkle root over wtxids,
+//!    CVE-2012-2459 duplicates, size, coinbase shape, each transaction's shape) before
+//!    anything is indexed, stored, cached or verified. A failure that leaves the hash
+//!    innocent (a mutated body: bad merkle root, duplicated transactions) never touches the
+//!    index entry, so the genuine body is still taken afterwards.
+//! 3. **Parent**: an unknown parent sends the block to the bounded orphan pool, with no
+//!    signature work; the header is then checked in context (difficulty, time).
+//! 4. **Work**: a body is stored only when its chain has at least the tip's work, or it lies
+//!    on the branch of the best header when that claims more work than the tip (sync asked
+//!    for it). Anything else is answered `LowWork`: not indexed, not stored, not relayed.
+//!    Headers obey the same rule as a batch: a contiguous batch is indexed only if its last
+//!    header reaches the tip's work (the sync driver buffers longer low-work branches in
+//!    memory, within a budget, until they do).
+//! 5. **Signatures** are verified only now, started on arrival in a task owned by the
+//!    arriving value ([`Arrival`]); the proof names the exact body (its hash and wtxid merkle
+//!    root), so a result for one body cannot complete another.
+//! 6. **Connect**: each tip change is planned by `chain::plan_reorg` and applied in one
+//!    database transaction (see [`apply`]): disconnect the old branch newest-first with its
+//!    undo data, connect the new one oldest-first with full validation. If a block of the
+//!    new branch is invalid the transaction rolls back, so the database never left the old
+//!    chain; the block and its descendants are then marked invalid and the best chain is
+//!    chosen again. A block marked invalid keeps its header only.
+//!
+//! Transactions are committed in order by the [`writer`] task, so checking block N+1
+//! overlaps committing N. A crash at any instant leaves one complete chain, and
+//! [`ChainState::open`] resumes the interrupted work.
 //!
 //! It holds no lock: the node serializes calls (one `&mut self`). [`ChainState::flush`] waits
 //! until everything accepted so far is committed; the node calls it before it answers a
-//! client.
+//! client. It must not judge peers: it says what a block is, the network decides what that
+//! costs the sender.
 
+mod accept;
 mod apply;
 mod open;
 mod tip;
@@ -26,16 +55,14 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::chain::{
-    ActiveChain, BlockIndex, BlockStatus, ChainDiff, ChainUpdate, IndexEntry, Lookup, OrphanPool,
-    plan_reorg,
+    ActiveChain, BlockIndex, BlockStatus, ChainDiff, ChainUpdate, Lookup, OrphanPool, plan_reorg,
 };
-use crate::consensus::pow::check_proof_of_work;
-use crate::consensus::{
-    BlockError, Coin, Params, SignaturesChecked, check_block, check_header, verify_block_signatures,
-};
-use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint};
+use crate::consensus::{BlockError, Coin, Params};
+use crate::primitives::{BlockHash, BlockHeader, OutPoint, Work};
 use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
 
+use accept::Arrival;
+pub use accept::HeadersOutcome;
 pub use tip::TipTotals;
 use writer::Writer;
 
@@ -51,6 +78,8 @@ pub enum ChainError {
     KnownInvalid(BlockHash),
     #[error("header {hash} does not extend a known header (its parent {parent} is unknown)")]
     Unconnected { hash: BlockHash, parent: BlockHash },
+    #[error("headers are not a chain: {hash} does not extend the header before it")]
+    NotAChain { hash: BlockHash },
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("the database is inconsistent: {0}")]
@@ -64,6 +93,7 @@ impl ChainError {
             ChainError::Invalid { error, .. } => Some(error.code()),
             ChainError::KnownInvalid(_) => Some("block-known-invalid"),
             ChainError::Unconnected { .. } => Some("header-unconnected"),
+            ChainError::NotAChain { .. } => Some("headers-not-a-chain"),
             _ => None,
         }
     }
@@ -76,6 +106,10 @@ pub enum SubmitOutcome {
     AlreadyKnown,
     /// Its parent is unknown; it waits in the orphan pool until `missing` arrives.
     Orphan { missing: BlockHash },
+    /// Its chain has less work than the tip and sync did not ask for it: neither indexed
+    /// nor stored (so never relayed). Not the sender's fault by itself: an honest peer on
+    /// a losing branch sends such blocks.
+    LowWork,
     /// Stored; `on_main_chain` says whether it is now part of the main chain. The tip
     /// changes it caused wait in [`ChainState::take_updates`].
     Accepted { on_main_chain: bool },
@@ -102,31 +136,8 @@ pub struct ChainState<S: ChainStore> {
     updates: Vec<ChainUpdate>,
     /// Blocks found invalid by the last activation, with the block that failed.
     failures: Vec<(BlockHash, BlockError, Vec<BlockHash>)>,
-    /// The block just submitted, indexed but not yet in the database: the tip change that
-    /// connects it stores it in the same transaction; otherwise it is stored on its own.
-    unpersisted: Option<(IndexEntry, Block)>,
     writer: Writer,
     in_flight: VecDeque<InFlight>,
-    /// Signature verification of the block just submitted, started on arrival.
-    early_signatures: Option<EarlySignatures>,
-}
-
-/// A block's signatures being verified on the blocking pool.
-#[derive(Debug)]
-struct EarlySignatures {
-    hash: BlockHash,
-    task: tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>,
-}
-
-impl EarlySignatures {
-    fn spawn(block: &Block, params: &'static Params) -> Self {
-        let block = block.clone();
-        let hash = block.block_hash();
-        Self {
-            hash,
-            task: tokio::task::spawn_blocking(move || verify_block_signatures(&block, params)),
-        }
-    }
 }
 
 impl<S: ChainStore> ChainState<S> {
@@ -186,196 +197,6 @@ impl<S: ChainStore> ChainState<S> {
         coins_through(&self.store, &self.in_flight, &ChainDiff::new(), outpoints).await
     }
 
-    /// Takes a block from anywhere (a miner, a peer), stores it if it may belong to a chain,
-    /// and moves to the best chain; orphans waiting for it follow. `now` is the node's clock
-    /// (Unix seconds). A block that descends from one found invalid on the way is refused
-    /// with that block's error.
-    pub async fn submit_block(
-        &mut self,
-        block: Block,
-        now: u64,
-    ) -> Result<SubmitOutcome, ChainError> {
-        let hash = block.block_hash();
-        let outcome = self.accept_one(block, now).await?;
-        if let SubmitOutcome::Accepted { .. } = outcome {
-            self.connect_waiting_orphans(hash, now).await?;
-        }
-        if let Some((failed, error, _)) = self
-            .failures
-            .iter()
-            .find(|(_, _, marked)| marked.contains(&hash))
-        {
-            return Err(ChainError::Invalid {
-                hash: *failed,
-                error: error.clone(),
-            });
-        }
-        Ok(match outcome {
-            SubmitOutcome::Accepted { .. } => SubmitOutcome::Accepted {
-                on_main_chain: self.is_on_main_chain(&hash),
-            },
-            other => other,
-        })
-    }
-
-    /// Submits the orphans that were waiting for `parent`, and theirs, breadth first.
-    async fn connect_waiting_orphans(
-        &mut self,
-        parent: BlockHash,
-        now: u64,
-    ) -> Result<(), ChainError> {
-        let mut queue: VecDeque<Block> = self.orphans.take_children(&parent).into();
-        while let Some(block) = queue.pop_front() {
-            let hash = block.block_hash();
-            match self.accept_one(block, now).await {
-                Ok(SubmitOutcome::Accepted { .. }) => {
-                    queue.extend(self.orphans.take_children(&hash))
-                }
-                Ok(_) => {}
-                Err(error @ (ChainError::Store(_) | ChainError::Inconsistent(_))) => {
-                    return Err(error);
-                }
-                Err(error) => {
-                    tracing::info!(%hash, %error, "orphan refused once its parent arrived")
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn accept_one(&mut self, block: Block, now: u64) -> Result<SubmitOutcome, ChainError> {
-        self.failures.clear();
-        let hash = block.block_hash();
-        if let Some(entry) = self.index.get(&hash) {
-            return match entry.status {
-                BlockStatus::Invalid => Err(ChainError::KnownInvalid(hash)),
-                BlockStatus::HeaderOnly => self.store_body(hash, block, now).await,
-                BlockStatus::DataStored | BlockStatus::Valid => Ok(SubmitOutcome::AlreadyKnown),
-            };
-        }
-        if self.orphans.contains(&hash) {
-            return Ok(SubmitOutcome::AlreadyKnown);
-        }
-        let invalid = |error| ChainError::Invalid { hash, error };
-        check_proof_of_work(&block.header, self.params).map_err(invalid)?;
-        // Proof of work is in: start on the signatures (the costly part) while the rest of
-        // the checks and the planning run.
-        self.early_signatures = Some(EarlySignatures::spawn(&block, self.params));
-        check_block(&block, self.params).map_err(invalid)?;
-        let parent = block.header.prev_blockhash;
-        let Some(parent_entry) = self.index.get(&parent).copied() else {
-            for dropped in self.orphans.insert(block) {
-                tracing::debug!(%dropped, "orphan pool full: dropped the oldest orphan");
-            }
-            let missing = self.orphans.missing_root(&hash).unwrap_or(parent);
-            return Ok(SubmitOutcome::Orphan { missing });
-        };
-        let mut entry = self.index_entry(&block.header, &parent_entry, now)?;
-        entry.status = BlockStatus::DataStored;
-        entry.sequence = self.next_sequence;
-        self.next_sequence += 1;
-        self.index.insert(entry);
-        self.store_and_activate(entry, block, now).await
-    }
-
-    /// Stores `block`, whose index entry was just marked as having its data, with the tip
-    /// change that may connect it (one database transaction).
-    async fn store_and_activate(
-        &mut self,
-        entry: IndexEntry,
-        block: Block,
-        now: u64,
-    ) -> Result<SubmitOutcome, ChainError> {
-        self.unpersisted = Some((entry, block));
-        let activated = self.activate_best_chain(now).await;
-        self.persist_unpersisted().await?;
-        activated?;
-        Ok(SubmitOutcome::Accepted {
-            on_main_chain: false,
-        })
-    }
-
-    /// The index entry of a header whose parent is indexed, after the header's contextual
-    /// checks (parent validity, difficulty, proof of work, time).
-    fn index_entry(
-        &self,
-        header: &BlockHeader,
-        parent: &IndexEntry,
-        now: u64,
-    ) -> Result<IndexEntry, ChainError> {
-        let hash = header.block_hash();
-        if parent.status == BlockStatus::Invalid {
-            return Err(ChainError::KnownInvalid(hash));
-        }
-        let ctx = self
-            .index
-            .header_context(&parent.hash, self.params)
-            .expect("the parent is indexed");
-        check_header(header, &ctx, now, self.params)
-            .map_err(|error| ChainError::Invalid { hash, error })?;
-        let work = header
-            .bits
-            .to_target()
-            .expect("checked by check_header")
-            .work();
-        Ok(self
-            .index
-            .entry_for(header, work)
-            .expect("the parent is indexed"))
-    }
-
-    /// The body of a block whose header was indexed earlier (headers-first sync): stored
-    /// with the tip change that connects it, like a new block.
-    async fn store_body(
-        &mut self,
-        hash: BlockHash,
-        block: Block,
-        now: u64,
-    ) -> Result<SubmitOutcome, ChainError> {
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        self.index.set_data_stored(&hash, sequence);
-        let entry = *self.index.get(&hash).expect("indexed");
-        self.store_and_activate(entry, block, now).await
-    }
-
-    /// Headers from a peer, oldest first (headers-first sync). Each must extend a known
-    /// header; each is checked in context (difficulty, proof of work, time) and indexed
-    /// without a body. Returns how many were new; stops at the first bad one.
-    pub async fn submit_headers(
-        &mut self,
-        headers: &[BlockHeader],
-        now: u64,
-    ) -> Result<usize, ChainError> {
-        let mut new = Vec::new();
-        for header in headers {
-            let hash = header.block_hash();
-            if let Some(entry) = self.index.get(&hash) {
-                if entry.status == BlockStatus::Invalid {
-                    return Err(ChainError::KnownInvalid(hash));
-                }
-                continue;
-            }
-            let parent = self.index.get(&header.prev_blockhash).copied();
-            let parent = parent.ok_or(ChainError::Unconnected {
-                hash,
-                parent: header.prev_blockhash,
-            })?;
-            let entry = self.index_entry(header, &parent, now)?;
-            self.index.insert(entry);
-            new.push(entry);
-        }
-        if !new.is_empty() {
-            self.flush().await?;
-            let mut txn = self.store.begin().await?;
-            for entry in &new {
-                txn.insert_block(entry, None).await?;
-            }
-            txn.commit().await?;
-        }
-        Ok(new.len())
-    }
-
     /// A locator of the best known header's chain, to ask a peer for what follows it.
     pub fn header_locator(&self) -> Vec<BlockHash> {
         let best = self.index.best_header().unwrap_or(self.tip.hash);
@@ -383,11 +204,16 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     /// The work of the best known header's chain.
-    pub fn best_header_work(&self) -> crate::primitives::Work {
+    pub fn best_header_work(&self) -> Work {
         let best = self.index.best_header().unwrap_or(self.tip.hash);
+        self.index.get(&best).map_or(Work::ZERO, |e| e.chain_work)
+    }
+
+    /// The work of the tip's chain.
+    pub fn tip_work(&self) -> Work {
         self.index
-            .get(&best)
-            .map_or(crate::primitives::Work::ZERO, |e| e.chain_work)
+            .get(&self.tip.hash)
+            .map_or(Work::ZERO, |e| e.chain_work)
     }
 
     /// Up to `limit` main-chain headers after the first `locator` hash on the main chain
@@ -429,27 +255,21 @@ impl<S: ChainStore> ChainState<S> {
         missing
     }
 
-    /// Stores the block just submitted if no tip change stored it (a side branch, or a block
-    /// found invalid), with the status the index gives it now.
-    async fn persist_unpersisted(&mut self) -> Result<(), ChainError> {
-        let Some((mut entry, block)) = self.unpersisted.take() else {
-            return Ok(());
-        };
-        entry.status = self
-            .index
-            .get(&entry.hash)
-            .map_or(entry.status, |e| e.status);
-        self.flush().await?;
-        let mut txn = self.store.begin().await?;
-        txn.insert_block(&entry, Some(&block)).await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
     /// Moves the tip to the best valid chain, one plan at a time, marking any block that
     /// fails validation (and its descendants) invalid. The tip changes made are queued for
     /// [`ChainState::take_updates`].
     pub async fn activate_best_chain(&mut self, now: u64) -> Result<(), ChainError> {
+        self.activate_with(&mut None, now).await
+    }
+
+    /// [`ChainState::activate_best_chain`], with a block just arrived that is indexed but
+    /// not stored: the first plan that connects it stores it in the same transaction;
+    /// otherwise it is left in `arrival` for the caller to store.
+    async fn activate_with(
+        &mut self,
+        arrival: &mut Option<Arrival>,
+        now: u64,
+    ) -> Result<(), ChainError> {
         while let Some(best) = self.index.best_tip() {
             let work = |hash: &BlockHash| self.index.get(hash).map(|e| e.chain_work);
             if best == self.tip.hash || work(&best) <= work(&self.tip.hash) {
@@ -458,7 +278,7 @@ impl<S: ChainStore> ChainState<S> {
             let plan = plan_reorg(&self.index, &self.active, &best).ok_or_else(|| {
                 ChainError::Inconsistent(format!("no path from the active chain to {best}"))
             })?;
-            match self.apply_plan(&plan, now).await? {
+            match self.apply_plan(&plan, arrival, now).await? {
                 Ok(update) => self.updates.push(update),
                 Err((hash, error)) => self.mark_invalid(hash, error).await?,
             }

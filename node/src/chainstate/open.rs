@@ -52,8 +52,6 @@ impl<S: ChainStore> ChainState<S> {
             next_sequence,
             updates: Vec::new(),
             failures: Vec::new(),
-            unpersisted: None,
-            early_signatures: None,
             writer: Writer::spawn(store.clone()),
             in_flight: VecDeque::new(),
             store,

@@ -134,11 +134,16 @@ pub struct CheckedBlock {
     spent: Vec<(OutPoint, Coin)>,
 }
 
-/// Proof that every input signature of the block `hash` verified. Only
+/// Proof that every input signature of one exact body verified. Only
 /// [`verify_block_signatures`] makes one.
+///
+/// It names the body by its header hash *and* by the merkle root computed over the body's
+/// wtxids (which cover every signature): a proof made for a mutated copy that shares the
+/// header hash cannot complete the genuine block, nor the other way round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignaturesChecked {
     hash: BlockHash,
+    body_root: crate::primitives::MerkleRoot,
 }
 
 /// A block that passed every consensus rule in its context. Only [`validate_block`] and
@@ -172,9 +177,14 @@ impl CheckedBlock {
     /// Completes validation with the signatures' proof.
     ///
     /// # Panics
-    /// If the proof is for another block: that is a bug in the caller, never bad input.
+    /// If the proof is for another block or another body of it: that is a bug in the
+    /// caller, never bad input (a checked block's body matches its header's merkle root).
     pub fn with_signatures(self, proof: SignaturesChecked) -> ValidatedBlock {
         assert_eq!(proof.hash, self.hash, "signature proof for another block");
+        assert_eq!(
+            proof.body_root, self.block.header.merkle_root,
+            "signature proof for another body of this block"
+        );
         ValidatedBlock(self)
     }
 }
@@ -296,6 +306,7 @@ pub fn verify_block_signatures(
     verify_signatures(block, &checks)?;
     Ok(SignaturesChecked {
         hash: block.block_hash(),
+        body_root: block.compute_merkle_root(),
     })
 }
 

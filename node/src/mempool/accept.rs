@@ -1,15 +1,23 @@
-//! Accepting a transaction: consensus validation against the chain plus the mempool, then
-//! policy (no double spend, a minimum fee rate, bounded packages, a bounded pool).
+//! Accepting a transaction, cheapest checks first so that a refusal costs the sender more
+//! than it costs us:
+//!
+//! 1. the recent-rejects filter (a copy of something refused since the last tip change is
+//!    answered at once), already in the pool, conflicts;
+//! 2. consensus rules but the signatures (`check_transaction`, then `check_inputs`:
+//!    existence, maturity, ownership, amounts), which give the fee;
+//! 3. policy: fee rate against the minimum, package limits, room in the pool;
+//! 4. only then the signatures, the costly part.
 //!
 //! `accept` is atomic: it either adds the transaction (evicting cheaper entries if the pool
-//! is full) or returns an error and leaves the pool exactly as it was. There is no
-//! replace-by-fee: the first spend of an outpoint wins until a block decides otherwise.
-//! Consensus rules come from `consensus::validate_transaction`; nothing here re-implements
-//! them, reads a clock or touches storage.
+//! is full) or returns an error and leaves the pool exactly as it was (except that a refusal
+//! is remembered). There is no replace-by-fee: the first spend of an outpoint wins until a
+//! block decides otherwise. Consensus rules come from `consensus`; nothing here
+//! re-implements them, reads a clock or touches storage.
 
 use std::collections::BTreeSet;
 
-use crate::consensus::{Params, UtxoView, validate_transaction};
+use crate::consensus::tx::{CheckedInputs, SignatureCheck, check_inputs};
+use crate::consensus::{Params, TxError, UtxoView, check_transaction};
 use crate::primitives::{Amount, Encode, Height, Transaction, Txid};
 
 use super::entry::{MempoolEntry, PackageStats};
@@ -45,14 +53,46 @@ impl Mempool {
         now: u64,
         params: &Params,
     ) -> Result<Accepted, MempoolError> {
+        let wtxid = tx.wtxid();
+        if self.recent_rejects.contains(&wtxid) {
+            return Err(MempoolError::RecentlyRejected(wtxid));
+        }
+        let result = self.try_accept(tx, chain, tip_height, now, params);
+        if let Err(error) = &result
+            && error.is_remembered()
+        {
+            self.recent_rejects.insert(wtxid);
+        }
+        result
+    }
+
+    /// Forgets the refusals: the tip changed, so they may no longer hold.
+    pub fn clear_recent_rejects(&mut self) {
+        self.recent_rejects.clear();
+    }
+
+    fn try_accept(
+        &mut self,
+        tx: Transaction,
+        chain: &(impl UtxoView + ?Sized),
+        tip_height: Height,
+        now: u64,
+        params: &Params,
+    ) -> Result<Accepted, MempoolError> {
         let txid = tx.txid();
-        let fee = self.validate(&tx, txid, chain, tip_height, params)?;
+        let checked = self.check_without_signatures(&tx, txid, chain, tip_height, params)?;
+        let fee = checked.fee;
         let size = tx.encoded_len();
         let fee_rate = FeeRate::new(fee, size);
         self.check_min_fee_rate(fee_rate)?;
         let parents = self.pool_parents(&tx);
         let ancestors = self.check_package_limits(&parents)?;
         let evicted = self.plan_eviction(size, fee_rate, &ancestors)?;
+        // Policy is satisfied: only now pay for the signatures.
+        checked
+            .signature_checks
+            .iter()
+            .try_for_each(SignatureCheck::run)?;
         // Nothing can fail from here on: the pool changes only now.
         self.remove_set(&evicted);
         let entry = MempoolEntry {
@@ -76,22 +116,33 @@ impl Mempool {
         })
     }
 
-    /// Not already here, no conflict, then every consensus rule; returns the fee.
-    fn validate(
+    /// Not already here, no conflict, then every consensus rule but the signatures, whose
+    /// checks are returned to run last.
+    fn check_without_signatures(
         &self,
         tx: &Transaction,
         txid: Txid,
         chain: &(impl UtxoView + ?Sized),
         tip_height: Height,
         params: &Params,
-    ) -> Result<Amount, MempoolError> {
+    ) -> Result<CheckedInputs, MempoolError> {
         if self.contains(&txid) {
             return Err(MempoolError::AlreadyInPool(txid));
         }
         self.check_conflicts(tx)?;
+        check_transaction(tx, params)?;
+        if tx.is_coinbase() {
+            return Err(TxError::UnexpectedCoinbase.into());
+        }
         let next_height = tip_height.next();
         let view = PoolView::new(chain, self, next_height);
-        Ok(validate_transaction(tx, &view, next_height, params)?.fee)
+        Ok(check_inputs(
+            tx,
+            &view,
+            next_height,
+            params,
+            &params.genesis_hash(),
+        )?)
     }
 
     /// No replace-by-fee: an outpoint a mempool transaction spends is taken.

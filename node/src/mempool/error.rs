@@ -8,7 +8,7 @@
 use thiserror::Error;
 
 use crate::consensus::TxError;
-use crate::primitives::{CompactTarget, CompactTargetError, OutPoint, Txid};
+use crate::primitives::{CompactTarget, CompactTargetError, OutPoint, Txid, Wtxid};
 
 use super::fee_rate::FeeRate;
 
@@ -17,6 +17,8 @@ use super::fee_rate::FeeRate;
 pub enum MempoolError {
     #[error("transaction {0} is already in the mempool")]
     AlreadyInPool(Txid),
+    #[error("transaction {0} (wtxid) was refused since the tip last changed")]
+    RecentlyRejected(Wtxid),
     #[error("input {outpoint:?} is already spent by mempool transaction {with}")]
     Conflict { outpoint: OutPoint, with: Txid },
     #[error("invalid transaction: {0}")]
@@ -49,6 +51,7 @@ impl MempoolError {
     pub fn code(&self) -> &'static str {
         match self {
             MempoolError::AlreadyInPool(_) => "mempool-already-in-pool",
+            MempoolError::RecentlyRejected(_) => "mempool-recently-rejected",
             MempoolError::Conflict { .. } => "mempool-conflict",
             MempoolError::Invalid(source) => source.code(),
             MempoolError::FeeRateTooLow { .. } => "mempool-fee-rate-too-low",
@@ -61,6 +64,19 @@ impl MempoolError {
             MempoolError::BadNextBits { .. } => "template-bad-next-bits",
             MempoolError::RewardTooLarge => "template-reward-too-large",
         }
+    }
+
+    /// Whether the refusal holds until the tip changes, so a copy sent again can be refused
+    /// from the recent-rejects filter: everything but a duplicate, a conflict (the pool may
+    /// change) and an input not found yet (its parent may arrive).
+    pub fn is_remembered(&self) -> bool {
+        !matches!(
+            self,
+            MempoolError::AlreadyInPool(_)
+                | MempoolError::RecentlyRejected(_)
+                | MempoolError::Conflict { .. }
+                | MempoolError::Invalid(TxError::MissingInput(_))
+        )
     }
 
     /// Whether the transaction broke a consensus rule (so its sender may be at fault), as

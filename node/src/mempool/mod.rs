@@ -18,6 +18,7 @@ pub mod fee_rate;
 mod invariants;
 pub mod maintain;
 pub mod pool;
+pub mod rejects;
 pub mod template;
 pub mod view;
 

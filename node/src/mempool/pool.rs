@@ -67,6 +67,9 @@ pub struct Mempool {
     pub(super) by_time: BTreeSet<(u64, Txid)>,
     pub(super) total_bytes: usize,
     pub(super) next_sequence: u64,
+    /// Transactions refused since the tip last changed, so that a copy sent again costs no
+    /// validation (Bitcoin Core's `m_recent_rejects`).
+    pub(super) recent_rejects: super::rejects::RecentRejects,
 }
 
 impl Mempool {

@@ -87,6 +87,7 @@ impl EventLoop {
             handle: handle.clone(),
             sync: sync.clone(),
             slots: Arc::new(Semaphore::new(MAX_JUDGING)),
+            unrequested: Arc::default(),
         };
         Self {
             swarm,

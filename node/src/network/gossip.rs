@@ -6,13 +6,15 @@
 //! [`MAX_JUDGING`] messages are judged at once; beyond that new ones are ignored (dropped,
 //! not forwarded) rather than queued without bound.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Instant;
 
 use libp2p::PeerId;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::SyncEvent;
+use super::budget::UnrequestedBudget;
 use super::handle::{Command, NetworkHandle};
 use super::peers::Offence;
 use super::verdict::{self, Verdict};
@@ -38,6 +40,8 @@ pub(super) struct Judge {
     pub handle: NetworkHandle,
     pub sync: mpsc::Sender<SyncEvent>,
     pub slots: Arc<Semaphore>,
+    /// What each peer may gossip that does not become our tip.
+    pub unrequested: Arc<StdMutex<UnrequestedBudget>>,
 }
 
 impl Topic {
@@ -107,7 +111,27 @@ impl Judge {
                 missing,
             });
         }
+        // A block that is stored off the main chain, or not at all, made us work for
+        // nothing: that is what the per-peer budget counts.
+        let off_tip = matches!(
+            result,
+            Ok(SubmitOutcome::LowWork
+                | SubmitOutcome::Accepted {
+                    on_main_chain: false
+                })
+        );
+        if off_tip && !self.within_budget(source) {
+            return Verdict::Reject(Offence::UnrequestedBlocks);
+        }
         verdict::on_block(&result)
+    }
+
+    /// Charges `source` for a block that did not become our tip; `false` when over budget.
+    fn within_budget(&self, source: PeerId) -> bool {
+        self.unrequested
+            .lock()
+            .expect("not poisoned")
+            .charge(source, Instant::now())
     }
 
     async fn transaction(&self, data: &[u8]) -> Verdict {

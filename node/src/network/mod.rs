@@ -13,6 +13,7 @@
 
 pub mod behaviour;
 pub mod bootstrap;
+mod budget;
 mod event_loop;
 mod gossip;
 mod handle;

@@ -28,6 +28,14 @@ pub enum Offence {
     Undecodable,
     ProtocolViolation,
     WrongNetwork,
+    /// Claimed more chain work in its status than the headers it then delivered reach.
+    FalseWorkClaim,
+    /// Sent a low-work header branch longer than the presync budget.
+    LowWorkHeaders,
+    /// Sent more unrequested blocks that do not become our tip than its budget allows.
+    UnrequestedBlocks,
+    /// Left a sync request unanswered past the stall timeout.
+    Stalling,
 }
 
 impl Offence {
@@ -39,6 +47,10 @@ impl Offence {
             Offence::Undecodable => "undecodable",
             Offence::ProtocolViolation => "protocol-violation",
             Offence::WrongNetwork => "wrong-network",
+            Offence::FalseWorkClaim => "false-work-claim",
+            Offence::LowWorkHeaders => "low-work-headers",
+            Offence::UnrequestedBlocks => "unrequested-blocks",
+            Offence::Stalling => "stalling",
         }
     }
 
@@ -49,6 +61,10 @@ impl Offence {
             Offence::Undecodable => 40.0,
             Offence::ProtocolViolation => 25.0,
             Offence::WrongNetwork => 100.0,
+            Offence::FalseWorkClaim => 50.0,
+            Offence::LowWorkHeaders => 50.0,
+            Offence::UnrequestedBlocks => 25.0,
+            Offence::Stalling => 10.0,
         }
     }
 }

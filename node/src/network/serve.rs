@@ -17,7 +17,13 @@ use super::protocol::{
     self, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_LOCATOR, Request, Response, Status,
 };
 use crate::node::Node;
-use crate::primitives::{BlockHash, encode};
+use crate::primitives::BlockHash;
+
+/// Blocks responses being built at once, across all peers (each holds up to
+/// [`protocol::SOFT_RESPONSE_BYTES`] plus one block until it is sent).
+const MAX_BLOCK_RESPONSES_BUILDING: usize = 2;
+static BLOCK_SERVING: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_BLOCK_RESPONSES_BUILDING);
 
 /// Requests of one peer being answered at once (a syncing peer keeps a status, a headers and
 /// two blocks requests out).
@@ -138,8 +144,14 @@ async fn respond(node: &Node, request: Request) -> Response {
         Request::Blocks(hashes) => {
             let hashes: Vec<BlockHash> =
                 hashes.into_iter().map(BlockHash::from_byte_array).collect();
-            match node.blocks(&hashes).await {
-                Ok(blocks) => Response::Blocks(within_soft_limit(blocks.iter().map(encode))),
+            // One blocks response is built at a time across all peers: each holds up to the
+            // soft limit in memory, and new peer ids cost an attacker nothing.
+            let _slot = BLOCK_SERVING.acquire().await.expect("never closed");
+            match node
+                .encoded_blocks(&hashes, protocol::SOFT_RESPONSE_BYTES)
+                .await
+            {
+                Ok(blocks) => Response::Blocks(blocks),
                 Err(error) => {
                     tracing::warn!(%error, "could not read blocks for a peer");
                     Response::Refused("storage unavailable".into())
@@ -147,20 +159,6 @@ async fn respond(node: &Node, request: Request) -> Response {
             }
         }
     }
-}
-
-/// Encoded blocks, in order, until the response passes its soft size limit (always one).
-fn within_soft_limit(encoded: impl Iterator<Item = Vec<u8>>) -> Vec<Vec<u8>> {
-    let mut total = 0;
-    let mut out = Vec::new();
-    for block in encoded {
-        if !out.is_empty() && total + block.len() > protocol::SOFT_RESPONSE_BYTES {
-            break;
-        }
-        total += block.len();
-        out.push(block);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -210,22 +208,5 @@ mod tests {
         );
         assert!(check(&Request::Blocks(vec![[0; 32]; MAX_BLOCKS_PER_REQUEST + 1])).is_err());
         assert!(check(&Request::Blocks(vec![[0; 32]; MAX_BLOCKS_PER_REQUEST])).is_ok());
-    }
-
-    #[test]
-    fn a_blocks_response_stops_at_its_soft_limit_but_holds_at_least_one() {
-        let big = vec![0u8; protocol::SOFT_RESPONSE_BYTES - 10];
-        assert_eq!(
-            within_soft_limit([big.clone(), vec![0; 20], vec![0; 1]].into_iter()).len(),
-            1
-        );
-        assert_eq!(
-            within_soft_limit([vec![0; protocol::SOFT_RESPONSE_BYTES + 5]].into_iter()).len(),
-            1
-        );
-        assert_eq!(
-            within_soft_limit([vec![0; 10], vec![0; 10]].into_iter()).len(),
-            2
-        );
     }
 }

@@ -41,7 +41,9 @@ pub fn block_offence(error: &ChainError) -> Option<Offence> {
             ..
         } => None,
         ChainError::Invalid { .. } | ChainError::KnownInvalid(_) => Some(Offence::InvalidBlock),
-        ChainError::Unconnected { .. } => Some(Offence::ProtocolViolation),
+        ChainError::Unconnected { .. } | ChainError::NotAChain { .. } => {
+            Some(Offence::ProtocolViolation)
+        }
         ChainError::Store(_) | ChainError::Inconsistent(_) => None,
     }
 }
@@ -97,6 +99,11 @@ mod tests {
             Verdict::Accept
         );
         assert_eq!(on_block(&Ok(SubmitOutcome::AlreadyKnown)), Verdict::Ignore);
+        assert_eq!(
+            on_block(&Ok(SubmitOutcome::LowWork)),
+            Verdict::Ignore,
+            "a low-work block is not relayed, and not punished by itself"
+        );
         assert_eq!(
             on_block(&Ok(SubmitOutcome::Orphan {
                 missing: BlockHash::ZERO

@@ -2,6 +2,14 @@
 //! from the network event loop ([`SyncEvent`]), sends requests through the
 //! [`NetworkHandle`], hands what comes back to the node, and charges peers whose answers
 //! break the rules. One task, one request at a time per purpose: no locks of its own.
+//!
+//! Low-work headers (a branch whose last header does not reach our tip's work) are not
+//! stored by the node. When such a batch is full, more may follow: the driver keeps the
+//! branch in memory ([`Presync`], Bitcoin Core's headers presync simplified) and asks for
+//! the rest, within a budget of `2 × (tip height − fork height) + MAX_HEADERS` headers,
+//! enough for a branch at half our difficulty to catch up. Once the branch reaches our tip's
+//! work it is handed to the node whole; past the budget the peer is charged and the branch
+//! dropped. Only one headers request is out at a time, so one branch is held at most.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,6 +22,7 @@ use libp2p::PeerId;
 use tokio::sync::mpsc;
 
 use super::{PeerChain, SyncManager};
+use crate::chainstate::HeadersOutcome;
 use crate::network::protocol::{MAX_HEADERS, Request, Response};
 use crate::network::{NetworkHandle, Offence, SyncEvent, local_status, verdict};
 use crate::node::Node;
@@ -25,11 +34,38 @@ use crate::telemetry;
 const STATUS_INTERVAL: Duration = Duration::from_secs(15);
 /// Missing bodies looked at per round (enough for every peer's requests).
 const WANT_WINDOW: usize = 2048;
+/// How long a headers or blocks request may go unanswered before the peer is stalling
+/// (doubled after each stall, up to [`MAX_STALL_TIMEOUT`]; back to this after an answer).
+const STALL_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(64);
+
+/// Why a request brought no answer.
+#[derive(Debug)]
+enum RequestError {
+    /// No answer within the stall timeout.
+    Stalled,
+    /// The network said why (refused stream, disconnected, its own timeout).
+    Failed(String),
+}
+
+type Answer = Result<Response, RequestError>;
 
 enum Reply {
     Status,
-    Headers(PeerId, Result<Response, String>),
-    Blocks(PeerId, Vec<BlockHash>, Result<Response, String>),
+    Headers(PeerId, Answer),
+    Blocks(PeerId, Vec<BlockHash>, Answer),
+}
+
+/// A low-work header branch from one peer, held in memory until it reaches our tip's work.
+struct Presync {
+    peer: PeerId,
+    headers: Vec<BlockHeader>,
+}
+
+/// Headers a low-work branch forking at `fork_height` may hold while it catches up.
+fn presync_budget(tip_height: u32, fork_height: u32) -> usize {
+    let depth = usize::try_from(tip_height.saturating_sub(fork_height)).unwrap_or(usize::MAX);
+    depth.saturating_mul(2).saturating_add(MAX_HEADERS)
 }
 
 /// Runs sync until the network stops.
@@ -39,6 +75,8 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, events: mpsc::Receiver
         network,
         manager: SyncManager::default(),
         replies: FuturesUnordered::new(),
+        presync: None,
+        stall_timeout: STALL_TIMEOUT,
     }
     .run(events)
     .await;
@@ -49,6 +87,8 @@ struct Driver {
     network: NetworkHandle,
     manager: SyncManager<PeerId>,
     replies: FuturesUnordered<BoxFuture<'static, Reply>>,
+    presync: Option<Presync>,
+    stall_timeout: Duration,
 }
 
 impl Driver {
@@ -85,7 +125,10 @@ impl Driver {
                 };
                 self.manager.on_status(peer, chain);
             }
-            SyncEvent::Disconnected(peer) => self.manager.on_disconnected(peer),
+            SyncEvent::Disconnected(peer) => {
+                self.manager.on_disconnected(peer);
+                self.presync.take_if(|p| p.peer == peer);
+            }
             SyncEvent::Orphan { peer, missing } => {
                 tracing::debug!(%peer, %missing, "gossip block with an unknown ancestor: asking for headers");
                 self.manager.on_orphan_from(peer);
@@ -116,13 +159,22 @@ impl Driver {
             .manager
             .next_headers_request(status.best_header_work, force)
         {
-            let locator = self
-                .node
-                .header_locator()
-                .await
-                .iter()
-                .map(|h| h.to_byte_array())
-                .collect();
+            // A branch held in presync continues from its last header.
+            let continues = self
+                .presync
+                .as_ref()
+                .filter(|p| p.peer == peer)
+                .and_then(|p| p.headers.last())
+                .map(BlockHeader::block_hash);
+            let mut locator: Vec<[u8; 32]> = continues.iter().map(|h| h.to_byte_array()).collect();
+            locator.extend(
+                self.node
+                    .header_locator()
+                    .await
+                    .iter()
+                    .take(crate::network::protocol::MAX_LOCATOR - 1)
+                    .map(|h| h.to_byte_array()),
+            );
             self.ask(peer, Request::Headers { locator }, move |r| {
                 Reply::Headers(peer, r)
             });
@@ -143,63 +195,155 @@ impl Driver {
         });
     }
 
+    /// Sends `request`; its answer (or [`RequestError::Stalled`] after the stall timeout)
+    /// comes back through `reply`.
     fn ask(
         &mut self,
         peer: PeerId,
         request: Request,
-        reply: impl FnOnce(Result<Response, String>) -> Reply + Send + 'static,
+        reply: impl FnOnce(Answer) -> Reply + Send + 'static,
     ) {
         let network = self.network.clone();
-        self.replies
-            .push(async move { reply(network.request(peer, request).await) }.boxed());
+        let timeout = self.stall_timeout;
+        self.replies.push(
+            async move {
+                let answer =
+                    match tokio::time::timeout(timeout, network.request(peer, request)).await {
+                        Ok(answer) => answer.map_err(RequestError::Failed),
+                        Err(_) => Err(RequestError::Stalled),
+                    };
+                reply(answer)
+            }
+            .boxed(),
+        );
     }
 
-    /// Headers from `peer`: checked and indexed by the node. Returns the peer to ask again
-    /// when it sent a full batch.
-    async fn on_headers(
-        &mut self,
-        peer: PeerId,
-        result: Result<Response, String>,
-    ) -> Option<PeerId> {
-        let raw = match result {
-            Ok(Response::Headers(raw)) if raw.len() <= MAX_HEADERS => raw,
-            Ok(Response::Headers(_)) => {
-                return self
-                    .headers_failed(peer, Some(Offence::ProtocolViolation))
-                    .await;
-            }
-            Ok(other) => {
-                tracing::debug!(%peer, ?other, "headers request not answered with headers");
-                return self.headers_failed(peer, None).await;
-            }
-            Err(error) => {
-                tracing::debug!(%peer, %error, "headers request failed");
-                return self.headers_failed(peer, None).await;
-            }
+    /// A peer left a request unanswered: charge it, and give the next one longer (a slow
+    /// link is not an attack; Bitcoin Core doubles its stall timeout the same way).
+    async fn stalled(&mut self, peer: PeerId) {
+        tracing::info!(%peer, timeout = ?self.stall_timeout, "peer stalled a sync request");
+        self.network.penalize(peer, Offence::Stalling).await;
+        self.stall_timeout = (self.stall_timeout * 2).min(MAX_STALL_TIMEOUT);
+    }
+
+    /// Headers from `peer`: checked and indexed by the node, or held in presync while their
+    /// branch is low-work. Returns the peer to ask again when there may be more.
+    async fn on_headers(&mut self, peer: PeerId, answer: Answer) -> Option<PeerId> {
+        let headers = match self.decode_headers(peer, answer).await {
+            Ok(headers) => headers,
+            Err(offence) => return self.headers_failed(peer, offence).await,
         };
-        let Ok(headers) = raw
-            .iter()
-            .map(|h| decode::<BlockHeader>(h))
-            .collect::<Result<Vec<_>, _>>()
-        else {
-            return self.headers_failed(peer, Some(Offence::Undecodable)).await;
-        };
-        match self.node.submit_headers(&headers).await {
-            Ok(new) => {
+        let received = headers.len();
+        let held = self
+            .presync
+            .take()
+            .filter(|p| p.peer == peer)
+            .filter(|p| {
+                let last = p.headers.last().map(BlockHeader::block_hash);
+                headers.first().map(|h| h.prev_blockhash) == last
+            })
+            .map_or_else(Vec::new, |p| p.headers);
+        let branch = [held, headers].concat();
+        match self.node.submit_headers(&branch).await {
+            Ok(HeadersOutcome::Indexed { new, last_work }) => {
                 if new > 0 {
                     metrics::counter!(telemetry::SYNC_HEADERS).increment(new as u64);
                     tracing::info!(%peer, new, "headers received");
                 }
                 let best = self.node.chain_status().await.best_header_work;
-                self.manager
-                    .on_headers(peer, headers.len(), new, MAX_HEADERS, best)
-                    .then_some(peer)
+                let more = self
+                    .manager
+                    .on_headers(peer, received, new, MAX_HEADERS, best);
+                if !more {
+                    self.check_claim(peer, last_work.max(best)).await;
+                }
+                more.then_some(peer)
+            }
+            Ok(HeadersOutcome::LowWork {
+                fork_height, work, ..
+            }) => {
+                self.on_low_work(peer, branch, received, fork_height, work)
+                    .await
             }
             Err(error) => {
                 tracing::info!(%peer, %error, "peer sent bad headers");
                 self.headers_failed(peer, verdict::block_offence(&error))
                     .await
             }
+        }
+    }
+
+    /// The headers of an answer, or the offence (if any) of an answer that is not one.
+    async fn decode_headers(
+        &mut self,
+        peer: PeerId,
+        answer: Answer,
+    ) -> Result<Vec<BlockHeader>, Option<Offence>> {
+        let raw = match answer {
+            Ok(Response::Headers(raw)) if raw.len() <= MAX_HEADERS => raw,
+            Ok(Response::Headers(_)) => return Err(Some(Offence::ProtocolViolation)),
+            Ok(other) => {
+                tracing::debug!(%peer, ?other, "headers request not answered with headers");
+                return Err(None);
+            }
+            Err(RequestError::Stalled) => {
+                self.stalled(peer).await;
+                return Err(None);
+            }
+            Err(RequestError::Failed(error)) => {
+                tracing::debug!(%peer, %error, "headers request failed");
+                return Err(None);
+            }
+        };
+        self.stall_timeout = STALL_TIMEOUT;
+        raw.iter()
+            .map(|h| decode::<BlockHeader>(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Some(Offence::Undecodable))
+    }
+
+    /// A batch whose branch stays below our tip's work: held for more if the batch was full
+    /// and the branch is within budget; otherwise the peer's chain ends below our tip.
+    async fn on_low_work(
+        &mut self,
+        peer: PeerId,
+        branch: Vec<BlockHeader>,
+        received: usize,
+        fork_height: crate::primitives::Height,
+        work: Work,
+    ) -> Option<PeerId> {
+        let tip_height = self.node.snapshot().tip.height.get();
+        if received < MAX_HEADERS {
+            // All it has, and it does not reach our tip: honest if it never claimed more.
+            self.check_claim(peer, work).await;
+            self.manager.on_headers_failed(peer);
+            return None;
+        }
+        if branch.len() > presync_budget(tip_height, fork_height.get()) {
+            tracing::info!(%peer, held = branch.len(), "low-work header branch over its budget");
+            self.network.penalize(peer, Offence::LowWorkHeaders).await;
+            self.manager.on_claim_unmet(peer, work);
+            return None;
+        }
+        tracing::debug!(%peer, held = branch.len(), "holding a low-work header branch");
+        self.presync = Some(Presync {
+            peer,
+            headers: branch,
+        });
+        self.manager.on_presync_batch(peer);
+        Some(peer)
+    }
+
+    /// `peer` has sent all its headers, whose chain ends at `delivered`: if it claimed more,
+    /// it lied about its chain.
+    async fn check_claim(&mut self, peer: PeerId, delivered: Work) {
+        let Some(claimed) = self.manager.claimed_work(&peer) else {
+            return;
+        };
+        if delivered < claimed {
+            tracing::info!(%peer, "peer's headers do not reach the work it claimed");
+            self.network.penalize(peer, Offence::FalseWorkClaim).await;
+            self.manager.on_claim_unmet(peer, delivered);
         }
     }
 
@@ -212,15 +356,18 @@ impl Driver {
     }
 
     /// Bodies from `peer`: only the ones asked for, handed to the node in one run.
-    async fn on_blocks(
-        &mut self,
-        peer: PeerId,
-        asked: Vec<BlockHash>,
-        result: Result<Response, String>,
-    ) {
-        let raw = match result {
-            Ok(Response::Blocks(raw)) => raw,
-            Ok(_) | Err(_) => Vec::new(),
+    async fn on_blocks(&mut self, peer: PeerId, asked: Vec<BlockHash>, answer: Answer) {
+        let raw = match answer {
+            Ok(Response::Blocks(raw)) => {
+                self.stall_timeout = STALL_TIMEOUT;
+                raw
+            }
+            Err(RequestError::Stalled) => {
+                self.stalled(peer).await;
+                self.manager.on_blocks_stalled(peer, &asked);
+                return;
+            }
+            Ok(_) | Err(RequestError::Failed(_)) => Vec::new(),
         };
         let decoded: Result<Vec<Block>, _> = raw.iter().map(|b| decode::<Block>(b)).collect();
         let Ok(blocks) = decoded else {

@@ -7,6 +7,11 @@
 //! from every peer that claims that much work, at most [`MAX_BLOCK_REQUESTS_PER_PEER`]
 //! requests per peer at once. A failed or empty answer frees its blocks for other peers.
 //!
+//! A peer's claim is checked against what it delivers: when its headers run out below the
+//! work it claimed, the claim is replaced by what the headers prove ([`SyncManager::
+//! on_claim_unmet`]) and the peer is charged; a peer that leaves a request unanswered past
+//! the stall timeout loses its share of the bodies until its chain changes.
+//!
 //! [`SyncManager`] is the pure state machine (generic over the peer id, tested below);
 //! [`driver`] runs it against the node and the network. Neither judges blocks: the node does.
 
@@ -92,6 +97,36 @@ impl<P: Copy + Eq + Hash + Ord> SyncManager<P> {
             self.headers_from = None;
         }
         self.in_flight.retain(|_, from| *from != peer);
+    }
+
+    /// The chain work `peer` last claimed (or its headers proved).
+    pub fn claimed_work(&self, peer: &P) -> Option<Work> {
+        self.peers.get(peer).map(|s| s.chain.work)
+    }
+
+    /// `peer` delivered all the headers it has and they end at `delivered`, below what it
+    /// claimed: believe the headers, not the claim. It is asked for headers again, and is a
+    /// source of bodies, only once it reports a new chain.
+    pub fn on_claim_unmet(&mut self, peer: P, delivered: Work) {
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.chain.work = state.chain.work.min(delivered);
+            state.headers_exhausted = true;
+            state.lacks_bodies = true;
+        }
+    }
+
+    /// `peer` sent a full batch of a low-work branch that sync keeps in memory: ask it for
+    /// the rest at once.
+    pub fn on_presync_batch(&mut self, peer: P) {
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.headers_exhausted = false;
+        }
     }
 
     pub fn peer_count(&self) -> usize {
@@ -216,6 +251,12 @@ impl<P: Copy + Eq + Hash + Ord> SyncManager<P> {
         }
     }
 
+    /// `peer` stalled a blocks request: its blocks are free again and it is no source of
+    /// bodies until it reports a new chain.
+    pub fn on_blocks_stalled(&mut self, peer: P, asked: &[BlockHash]) {
+        self.on_blocks(peer, asked, &HashSet::new());
+    }
+
     /// Blocks asked for and not yet answered.
     pub fn blocks_in_flight(&self) -> usize {
         self.in_flight.len()
@@ -335,6 +376,40 @@ mod tests {
             next[0].1[0],
             wanted[BLOCKS_PER_REQUEST * busy],
             "never asks twice for a block in flight"
+        );
+    }
+
+    #[test]
+    fn a_peer_whose_headers_fall_short_of_its_claim_is_believed_no_more() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(90));
+        sync.on_status(2, chain(7));
+        assert_eq!(sync.next_headers_request(work(5), None), Some(1));
+        sync.on_claim_unmet(1, work(6));
+        assert_eq!(sync.claimed_work(&1), Some(work(6)));
+        assert_eq!(
+            sync.next_headers_request(work(5), None),
+            Some(2),
+            "the slot goes to the next peer"
+        );
+        let requests = sync.assign_blocks(&hashes(3), work(6));
+        assert!(
+            requests.iter().all(|(peer, _)| *peer == 2),
+            "the peer that fell short is no source of bodies: {requests:?}"
+        );
+    }
+
+    #[test]
+    fn a_stalling_peer_loses_its_blocks_to_another() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(9));
+        let wanted = hashes(10);
+        assert_eq!(sync.assign_blocks(&wanted, work(9)).len(), 1);
+        sync.on_status(2, chain(9));
+        sync.on_blocks_stalled(1, &wanted);
+        assert_eq!(
+            sync.assign_blocks(&wanted, work(9)),
+            vec![(2, wanted.clone())]
         );
     }
 

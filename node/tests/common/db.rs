@@ -88,6 +88,34 @@ impl TestDb {
     }
 }
 
+/// Bytes a test database takes on disk: the SQLite file and its write-ahead log, or
+/// PostgreSQL's own measure of the database.
+pub async fn database_bytes(db: &TestDb) -> u64 {
+    match &db.cleanup {
+        Cleanup::Dir(dir) => ["chain.db", "chain.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
+            .map(|m| m.len())
+            .sum(),
+        Cleanup::Drop { .. } => {
+            use sea_orm::{ConnectionTrait, Statement};
+            let conn = Database::connect(db.url.as_str()).await.expect("connect");
+            // Statistics and free space settle at a checkpoint.
+            conn.execute_unprepared("CHECKPOINT").await.ok();
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT pg_database_size(current_database()) AS bytes",
+                ))
+                .await
+                .expect("query the size")
+                .expect("a row");
+            let bytes: i64 = row.try_get("", "bytes").expect("a size");
+            u64::try_from(bytes).expect("a size is positive")
+        }
+    }
+}
+
 fn replace_database(admin_url: &str, name: &str) -> String {
     let (base, _) = admin_url.rsplit_once('/').expect("a URL with a database");
     format!("{base}/{name}")

@@ -349,3 +349,39 @@ fn entries_are_listed_by_fee_rate_highest_first() {
     let parent_first: Vec<Txid> = pool.entries_parent_first().map(|e| e.txid()).collect();
     assert_eq!(parent_first, txids(&txs));
 }
+
+/// A zero-fee transaction whose signatures are all wrong: a flood of these must cost us no
+/// signature work (Bitcoin Core checks policy before scripts for the same reason).
+#[test]
+fn policy_comes_before_any_signature_and_a_refusal_is_remembered_until_the_tip_moves() {
+    let (chain, coins) = funded_chain(3);
+    let mut pool = pool();
+    let mut forged = pay(&coins, 1, 0);
+    for input in &mut forged.inputs {
+        input.witness.signature = alice().sign_digest(&[0x42; 32]);
+    }
+    let error = accept(&mut pool, &chain, &forged).unwrap_err();
+    assert!(
+        matches!(error, MempoolError::FeeRateTooLow { .. }),
+        "refused on its fee, before its signatures were looked at: {error}"
+    );
+    assert_eq!(
+        accept(&mut pool, &chain, &forged).unwrap_err(),
+        MempoolError::RecentlyRejected(forged.wtxid()),
+        "the same bytes again cost a look-up"
+    );
+    let paying = pay(&coins, 1, 10_000);
+    let mut paying_forged = paying.clone();
+    paying_forged.inputs[2].witness.signature = alice().sign_digest(&[0x42; 32]);
+    assert!(matches!(
+        accept(&mut pool, &chain, &paying_forged).unwrap_err(),
+        MempoolError::Invalid(TxError::BadSignature { index: 2, .. })
+    ));
+    accept(&mut pool, &chain, &paying)
+        .expect("the genuine copy shares the txid but not the wtxid: it is not kept out");
+    pool.clear_recent_rejects();
+    assert!(matches!(
+        accept(&mut pool, &chain, &forged).unwrap_err(),
+        MempoolError::Conflict { .. }
+    ));
+}

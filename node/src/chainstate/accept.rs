@@ -1,0 +1,393 @@
+//! The accept path: what every incoming header and body passes, in order, before it may
+//! change the chain (the rules are listed in the [`super`] module doc, and in
+//! `docs/accept-path.md`).
+//!
+//! It must never: store a body it has not checked context-free; touch an index entry for a
+//! failure a mutated copy could cause; index a header whose chain cannot reach the tip's
+//! work; verify a signature of a block it will not store; or keep a verification result
+//! anywhere but in the value of the body it checked.
+
+use std::collections::VecDeque;
+
+use crate::chain::{BlockStatus, IndexEntry};
+use crate::consensus::pow::check_proof_of_work;
+use crate::consensus::{
+    BlockError, Params, SignaturesChecked, check_block, check_header, verify_block_signatures,
+};
+use crate::primitives::{Block, BlockHash, BlockHeader, Height, Work};
+use crate::storage::{ChainStore, StoreTxn};
+
+use super::{ChainError, ChainState, SubmitOutcome};
+
+/// A body that passed the context-free rules and the work rule, indexed but not yet stored,
+/// with the verification of its signatures under way. The verification belongs to this
+/// value: its result can complete this body only, and is dropped with it when anything
+/// fails, so no verdict outlives the body it was made for.
+#[derive(Debug)]
+pub(super) struct Arrival {
+    pub(super) entry: IndexEntry,
+    pub(super) block: Block,
+    /// Taken by the plan that connects the block; `None` after a plan failed on another
+    /// block (the next plan verifies again).
+    pub(super) signatures: Option<SignatureTask>,
+}
+
+/// Signature verification of one body on the blocking pool.
+#[derive(Debug)]
+pub(super) struct SignatureTask(tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>);
+
+impl SignatureTask {
+    pub(super) fn spawn(block: Block, params: &'static Params) -> Self {
+        Self(tokio::task::spawn_blocking(move || {
+            verify_block_signatures(&block, params)
+        }))
+    }
+
+    pub(super) async fn wait(self) -> Result<SignaturesChecked, BlockError> {
+        self.0.await.expect("signature verification does not panic")
+    }
+}
+
+/// What became of a batch of headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadersOutcome {
+    /// The batch reaches the tip's work: `new` of its headers were indexed (the rest were
+    /// known already); `last_work` is the chain work of its last header (zero for an empty
+    /// batch).
+    Indexed { new: usize, last_work: Work },
+    /// The batch's chain ends below the tip's work, so nothing was indexed or stored.
+    /// `fork_height` is the height of the known header it extends, `work` the chain work
+    /// its last header would have.
+    LowWork {
+        fork_height: Height,
+        work: Work,
+        tip_work: Work,
+    },
+}
+
+impl<S: ChainStore> ChainState<S> {
+    /// Takes a block from anywhere (a miner, a peer, sync), stores it if the accept path
+    /// allows, and moves to the best chain; orphans waiting for it follow. `now` is the
+    /// node's clock (Unix seconds). A block that descends from one found invalid on the way
+    /// is refused with that block's error.
+    pub async fn submit_block(
+        &mut self,
+        block: Block,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let hash = block.block_hash();
+        let outcome = self.accept_one(block, now).await?;
+        if let SubmitOutcome::Accepted { .. } = outcome {
+            self.connect_waiting_orphans(hash, now).await?;
+        }
+        if let Some((failed, error, _)) = self
+            .failures
+            .iter()
+            .find(|(_, _, marked)| marked.contains(&hash))
+        {
+            return Err(ChainError::Invalid {
+                hash: *failed,
+                error: error.clone(),
+            });
+        }
+        Ok(match outcome {
+            SubmitOutcome::Accepted { .. } => SubmitOutcome::Accepted {
+                on_main_chain: self.is_on_main_chain(&hash),
+            },
+            other => other,
+        })
+    }
+
+    /// Submits the orphans that were waiting for `parent`, and theirs, breadth first.
+    async fn connect_waiting_orphans(
+        &mut self,
+        parent: BlockHash,
+        now: u64,
+    ) -> Result<(), ChainError> {
+        let mut queue: VecDeque<Block> = self.orphans.take_children(&parent).into();
+        while let Some(block) = queue.pop_front() {
+            let hash = block.block_hash();
+            match self.accept_one(block, now).await {
+                Ok(SubmitOutcome::Accepted { .. }) => {
+                    queue.extend(self.orphans.take_children(&hash))
+                }
+                Ok(_) => {}
+                Err(error @ (ChainError::Store(_) | ChainError::Inconsistent(_))) => {
+                    return Err(error);
+                }
+                Err(error) => {
+                    tracing::info!(%hash, %error, "orphan refused once its parent arrived")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rules 1 to 5 of the accept path for one body, then the tip change it may cause.
+    async fn accept_one(&mut self, block: Block, now: u64) -> Result<SubmitOutcome, ChainError> {
+        self.failures.clear();
+        let hash = block.block_hash();
+        let known = self.index.get(&hash).copied();
+        match known.map(|e| e.status) {
+            Some(BlockStatus::Invalid) => return Err(ChainError::KnownInvalid(hash)),
+            Some(BlockStatus::DataStored | BlockStatus::Valid) => {
+                return Ok(SubmitOutcome::AlreadyKnown);
+            }
+            Some(BlockStatus::HeaderOnly) => {}
+            None if self.orphans.contains(&hash) => return Ok(SubmitOutcome::AlreadyKnown),
+            None => {}
+        }
+        check_proof_of_work(&block.header, self.params)
+            .map_err(|error| ChainError::Invalid { hash, error })?;
+        if let Err(error) = check_block(&block, self.params) {
+            return Err(self.refuse_body(hash, error).await?);
+        }
+        let entry = match known {
+            Some(entry) => entry,
+            None => {
+                let Some(parent) = self.index.get(&block.header.prev_blockhash).copied() else {
+                    return Ok(self.keep_orphan(block));
+                };
+                self.index_entry(&block.header, &parent, now)?
+            }
+        };
+        if !self.may_store_body(&entry) {
+            return Ok(SubmitOutcome::LowWork);
+        }
+        let entry = self.record_body(entry);
+        let arrival = Arrival {
+            entry,
+            signatures: Some(SignatureTask::spawn(block.clone(), self.params)),
+            block,
+        };
+        self.store_and_activate(arrival, now).await
+    }
+
+    /// The error for a body that failed the context-free rules. When the body matches its
+    /// header (the failure is not one a mutated copy could cause) and the header is indexed,
+    /// the header itself commits to an invalid block and is marked invalid; otherwise the
+    /// index is left exactly as it was.
+    async fn refuse_body(
+        &mut self,
+        hash: BlockHash,
+        error: BlockError,
+    ) -> Result<ChainError, ChainError> {
+        if error.invalidates_hash() && self.index.contains(&hash) {
+            self.mark_invalid(hash, error.clone()).await?;
+        }
+        Ok(ChainError::Invalid { hash, error })
+    }
+
+    /// Rule 4: a body is worth storing if its chain has at least the tip's work, or if it
+    /// lies on the branch of the best header and that branch claims more work than the tip
+    /// (the bodies sync asks for).
+    fn may_store_body(&self, entry: &IndexEntry) -> bool {
+        let tip_work = self.tip_work();
+        if entry.chain_work >= tip_work {
+            return true;
+        }
+        let Some(best) = self.index.best_header() else {
+            return false;
+        };
+        let best_work = self.index.get(&best).map_or(Work::ZERO, |e| e.chain_work);
+        best_work > tip_work && self.index.ancestor(&best, entry.height) == Some(entry.hash)
+    }
+
+    /// Indexes `entry` as having its body, as the next body to arrive; returns it as indexed.
+    fn record_body(&mut self, mut entry: IndexEntry) -> IndexEntry {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        if self.index.contains(&entry.hash) {
+            self.index.set_data_stored(&entry.hash, sequence);
+        } else {
+            entry.status = BlockStatus::DataStored;
+            entry.sequence = sequence;
+            self.index.insert(entry);
+        }
+        *self.index.get(&entry.hash).expect("just indexed")
+    }
+
+    fn keep_orphan(&mut self, block: Block) -> SubmitOutcome {
+        let hash = block.block_hash();
+        let parent = block.header.prev_blockhash;
+        for dropped in self.orphans.insert(block) {
+            tracing::debug!(%dropped, "orphan pool full: dropped the oldest orphan");
+        }
+        let missing = self.orphans.missing_root(&hash).unwrap_or(parent);
+        SubmitOutcome::Orphan { missing }
+    }
+
+    /// Stores `arrival` with the tip change that may connect it (one database transaction),
+    /// or on its own when no tip change does; a block found invalid keeps its header only.
+    async fn store_and_activate(
+        &mut self,
+        arrival: Arrival,
+        now: u64,
+    ) -> Result<SubmitOutcome, ChainError> {
+        let mut arrival = Some(arrival);
+        let activated = self.activate_with(&mut arrival, now).await;
+        if let Some(left) = arrival {
+            self.persist_arrival(left).await?;
+        }
+        activated?;
+        Ok(SubmitOutcome::Accepted {
+            on_main_chain: false,
+        })
+    }
+
+    /// Stores a block no tip change stored (a side branch, or one found invalid), with the
+    /// status the index gives it now.
+    async fn persist_arrival(&mut self, arrival: Arrival) -> Result<(), ChainError> {
+        let Arrival {
+            mut entry, block, ..
+        } = arrival;
+        entry.status = self
+            .index
+            .get(&entry.hash)
+            .map_or(entry.status, |e| e.status);
+        let body = (entry.status != BlockStatus::Invalid).then_some(&block);
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        txn.insert_block(&entry, body).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The index entry of a header whose parent is indexed, after the header's contextual
+    /// checks (parent validity, difficulty, proof of work, time).
+    fn index_entry(
+        &self,
+        header: &BlockHeader,
+        parent: &IndexEntry,
+        now: u64,
+    ) -> Result<IndexEntry, ChainError> {
+        let hash = header.block_hash();
+        if parent.status == BlockStatus::Invalid {
+            return Err(ChainError::KnownInvalid(hash));
+        }
+        let ctx = self
+            .index
+            .header_context(&parent.hash, self.params)
+            .expect("the parent is indexed");
+        check_header(header, &ctx, now, self.params)
+            .map_err(|error| ChainError::Invalid { hash, error })?;
+        let work = header
+            .bits
+            .to_target()
+            .expect("checked by check_header")
+            .work();
+        Ok(self
+            .index
+            .entry_for(header, work)
+            .expect("the parent is indexed"))
+    }
+
+    /// Headers from a peer, oldest first (headers-first sync). The batch must be a chain
+    /// whose first header extends a known one. Every header's proof of work is checked
+    /// before anything else; then, if the batch's last header reaches the tip's work, each
+    /// is checked in context and indexed without a body. A batch that stays below the tip's
+    /// work changes nothing ([`HeadersOutcome::LowWork`]). Stops at the first bad header,
+    /// keeping (and storing) those before it.
+    pub async fn submit_headers(
+        &mut self,
+        headers: &[BlockHeader],
+        now: u64,
+    ) -> Result<HeadersOutcome, ChainError> {
+        let Some(parent) = self.batch_parent(headers)? else {
+            return Ok(HeadersOutcome::Indexed {
+                new: 0,
+                last_work: Work::ZERO,
+            });
+        };
+        let mut work = parent.chain_work;
+        for header in headers {
+            check_proof_of_work(header, self.params).map_err(|error| ChainError::Invalid {
+                hash: header.block_hash(),
+                error,
+            })?;
+            work = work + header.bits.to_target().expect("checked by the pow").work();
+        }
+        let tip_work = self.tip_work();
+        if work < tip_work {
+            return Ok(HeadersOutcome::LowWork {
+                fork_height: parent.height,
+                work,
+                tip_work,
+            });
+        }
+        let mut new = Vec::new();
+        let result = self.index_headers(headers, now, &mut new);
+        self.persist_headers(&new).await?;
+        result.map(|()| HeadersOutcome::Indexed {
+            new: new.len(),
+            last_work: work,
+        })
+    }
+
+    /// The known header a batch extends, once the batch is seen to be a chain (`None` for an
+    /// empty batch).
+    fn batch_parent(&self, headers: &[BlockHeader]) -> Result<Option<IndexEntry>, ChainError> {
+        let Some(first) = headers.first() else {
+            return Ok(None);
+        };
+        if let Some(pair) = headers
+            .windows(2)
+            .find(|pair| pair[1].prev_blockhash != pair[0].block_hash())
+        {
+            return Err(ChainError::NotAChain {
+                hash: pair[1].block_hash(),
+            });
+        }
+        let parent =
+            self.index
+                .get(&first.prev_blockhash)
+                .copied()
+                .ok_or(ChainError::Unconnected {
+                    hash: first.block_hash(),
+                    parent: first.prev_blockhash,
+                })?;
+        if parent.status == BlockStatus::Invalid {
+            return Err(ChainError::KnownInvalid(first.block_hash()));
+        }
+        Ok(Some(parent))
+    }
+
+    /// Checks each header of a chain in context and indexes the new ones into `new`.
+    fn index_headers(
+        &mut self,
+        headers: &[BlockHeader],
+        now: u64,
+        new: &mut Vec<IndexEntry>,
+    ) -> Result<(), ChainError> {
+        for header in headers {
+            let hash = header.block_hash();
+            if let Some(entry) = self.index.get(&hash) {
+                if entry.status == BlockStatus::Invalid {
+                    return Err(ChainError::KnownInvalid(hash));
+                }
+                continue;
+            }
+            let parent = *self
+                .index
+                .get(&header.prev_blockhash)
+                .expect("a chain from a known header");
+            let entry = self.index_entry(header, &parent, now)?;
+            self.index.insert(entry);
+            new.push(entry);
+        }
+        Ok(())
+    }
+
+    async fn persist_headers(&mut self, new: &[IndexEntry]) -> Result<(), ChainError> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        for entry in new {
+            txn.insert_block(entry, None).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}
