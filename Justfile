@@ -64,8 +64,10 @@ bench:
     cargo bench -p chaincore --no-default-features --bench hashing
     cargo bench -p chaincore --bench chainstate
     cargo bench -p chaincore --bench api
+    cargo bench -p chaincore --bench accept_path
     cargo build --release -p chaincore --bin chaincore-node
     cargo bench -p chaincore-tests --bench network
+    cargo bench -p chaincore-tests --bench serving
     cargo bench -p chaincore-tools --bench miner
 
 # Partition scenario 1 for a user (root: network namespaces): five nodes split 3 | 2, both

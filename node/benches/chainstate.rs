@@ -117,6 +117,13 @@ async fn measure(backend: Backend, blocks: &Blocks) -> Option<Measured> {
     state.flush().await.expect("commit");
     let connect = start.elapsed();
     let (last, rest) = blocks.fork.split_last().expect("a fork");
+    // The fork arrives as sync brings it: headers first (its bodies below the tip's work
+    // are stored because its best header has more).
+    let headers: Vec<_> = blocks.fork.iter().map(|b| b.header).collect();
+    state
+        .submit_headers(&headers, NOW)
+        .await
+        .expect("the fork's headers");
     for block in rest {
         state
             .submit_block(block.clone(), NOW)

@@ -132,6 +132,7 @@ impl<S: ChainStore> Ledger<S> {
         tx: Transaction,
         now: u64,
     ) -> Result<Accepted, TxSubmitError> {
+        self.mempool.precheck(&tx)?;
         let coins = self.chain.coins(&self.mempool.missing_inputs(&tx)).await?;
         let accepted = self.mempool.accept(
             tx.clone(),

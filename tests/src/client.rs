@@ -98,6 +98,19 @@ impl Client {
             .to_owned()
     }
 
+    /// The sum of a metric's series in `/metrics` whose labels contain `labels` (`""` for
+    /// every series), e.g. `metric("chaincore_peer_penalties_total", "offence=\"stalling\"")`.
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self.get("/metrics").await.text;
+        text.lines()
+            .filter(|l| {
+                let rest = l.strip_prefix(name).unwrap_or("");
+                (rest.starts_with(' ') || rest.starts_with('{')) && rest.contains(labels)
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

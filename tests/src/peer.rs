@@ -46,6 +46,12 @@ pub enum Seen {
     Asked(PeerId, Request),
     /// A gossip message reached us on `topic`.
     Gossip(String, Vec<u8>),
+    /// The node answered a request of ours ([`RawPeer::ask`]) with this many blocks (or
+    /// headers), `bytes` in all.
+    Answered {
+        items: usize,
+        bytes: usize,
+    },
 }
 
 impl RawPeer {
@@ -179,6 +185,19 @@ impl RawPeer {
 
 fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
     Some(match event {
+        SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
+            message: request_response::Message::Response { response, .. },
+            ..
+        })) => {
+            let items: Vec<&Vec<u8>> = match &response {
+                Response::Blocks(items) | Response::Headers(items) => items.iter().collect(),
+                _ => Vec::new(),
+            };
+            Seen::Answered {
+                items: items.len(),
+                bytes: items.iter().map(|i| i.len()).sum(),
+            }
+        }
         SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
         SwarmEvent::ConnectionClosed {
             peer_id,

@@ -66,6 +66,21 @@ impl Mempool {
         result
     }
 
+    /// What can be refused before any coin is looked up: a copy of a recent refusal, or a
+    /// transaction already in the pool. The caller runs it before fetching the coins
+    /// [`Mempool::accept`] needs, so a resent refusal costs no database read.
+    pub fn precheck(&self, tx: &Transaction) -> Result<(), MempoolError> {
+        let wtxid = tx.wtxid();
+        if self.recent_rejects.contains(&wtxid) {
+            return Err(MempoolError::RecentlyRejected(wtxid));
+        }
+        let txid = tx.txid();
+        if self.contains(&txid) {
+            return Err(MempoolError::AlreadyInPool(txid));
+        }
+        Ok(())
+    }
+
     /// Forgets the refusals: the tip changed, so they may no longer hold.
     pub fn clear_recent_rejects(&mut self) {
         self.recent_rejects.clear();

@@ -367,7 +367,14 @@ impl Driver {
                 self.manager.on_blocks_stalled(peer, &asked);
                 return;
             }
-            Ok(_) | Err(RequestError::Failed(_)) => Vec::new(),
+            Ok(other) => {
+                tracing::debug!(%peer, ?other, "blocks request not answered with blocks");
+                Vec::new()
+            }
+            Err(RequestError::Failed(error)) => {
+                tracing::info!(%peer, %error, "blocks request failed");
+                Vec::new()
+            }
         };
         let decoded: Result<Vec<Block>, _> = raw.iter().map(|b| decode::<Block>(b)).collect();
         let Ok(blocks) = decoded else {
