@@ -13,6 +13,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_chain;
+mod m20261201_000001_drop_prev_hash_index;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ pub struct Migrator;
 #[sea_orm_migration::async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_chain::Migration)]
+        vec![
+            Box::new(m20261125_000001_chain::Migration),
+            Box::new(m20261201_000001_drop_prev_hash_index::Migration),
+        ]
     }
 }

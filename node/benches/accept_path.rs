@@ -19,16 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chaincore::chain::{BlockIndex, BlockStatus, IndexEntry};
 use chaincore::chainstate::{ChainState, HeadersOutcome};
 use chaincore::consensus::params::DEV;
-use chaincore::consensus::pow::solve_header;
 use chaincore::consensus::tx::check_inputs;
 use chaincore::ledger::Ledger;
 use chaincore::mempool::MempoolConfig;
 use chaincore::primitives::{Amount, Block, BlockHeader, Height, OutPoint, Transaction, TxOut};
 use chaincore::storage::SqlStore;
-use chaincore::testkit::{TestChain, key, spend};
+use chaincore::testkit::{TestChain, header_chain, key, spend};
 use db::{Backend, TestDb};
 
 const NOW: u64 = 1_900_000_000;
@@ -137,11 +135,9 @@ async fn accept_honest(backend: Backend, flood: &Flood, flooding: bool) -> (Dura
         tokio::spawn(async move {
             let mut copies = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let result = ledger
-                    .lock()
-                    .await
-                    .submit_transaction(tx.clone(), NOW)
-                    .await;
+                // Decoded before the lock, as the node does with a gossip message.
+                let copy = tx.clone();
+                let result = ledger.lock().await.submit_transaction(copy, NOW).await;
                 assert!(result.is_err(), "a zero-fee transaction is refused");
                 copies += 1;
                 tokio::task::yield_now().await;
@@ -189,39 +185,6 @@ fn signature_cost(flood: &Flood) -> Duration {
         check.run().expect("validly signed");
     }
     start.elapsed()
-}
-
-/// `n` headers on genesis, one spacing apart, at the bits the schedule requires.
-fn header_chain(n: usize) -> Vec<BlockHeader> {
-    let genesis = DEV.genesis_block();
-    let mut index = BlockIndex::new();
-    let work = |h: &BlockHeader| h.bits.to_target().unwrap().work();
-    index.insert(IndexEntry {
-        hash: genesis.block_hash(),
-        header: genesis.header,
-        height: Height::GENESIS,
-        chain_work: work(&genesis.header),
-        status: BlockStatus::Valid,
-        sequence: 0,
-    });
-    let mut parent = genesis.header;
-    let mut headers = Vec::with_capacity(n);
-    for _ in 0..n {
-        let ctx = index.header_context(&parent.block_hash(), &DEV).unwrap();
-        let mut header = BlockHeader {
-            version: 1,
-            prev_blockhash: parent.block_hash(),
-            merkle_root: Default::default(),
-            time: parent.time + DEV.target_spacing,
-            bits: ctx.expected_bits,
-            nonce: 0,
-        };
-        assert!(solve_header(&mut header, 1 << 32));
-        index.insert(index.entry_for(&header, work(&header)).unwrap());
-        headers.push(header);
-        parent = header;
-    }
-    headers
 }
 
 /// Time per `BUCKET` headers, in order, syncing `headers` in batches as sync does.
@@ -284,7 +247,7 @@ fn main() {
         );
     }
     let start = Instant::now();
-    let headers = header_chain(HEADERS);
+    let headers = header_chain(&DEV, HEADERS, DEV.target_spacing);
     println!("\ngenerated {HEADERS} headers in {:.1?}", start.elapsed());
     for backend in [Backend::Sqlite, Backend::Postgres] {
         if runtime.block_on(TestDb::new(backend)).is_none() {

@@ -411,3 +411,55 @@ impl BusyChain {
         block
     }
 }
+
+/// Pads `block`'s coinbase with `outputs` zero-value outputs (28 bytes each: 36,000 make
+/// ~1 MB) and solves it again: a large block, valid wherever the original was.
+pub fn pad_coinbase(block: &mut Block, outputs: usize) {
+    let payout = block.transactions[0].outputs[0];
+    let zero = TxOut {
+        value: Amount::ZERO,
+        ..payout
+    };
+    block.transactions[0]
+        .outputs
+        .extend(std::iter::repeat_n(zero, outputs));
+    TestChain::solve(block);
+}
+
+/// `n` headers on genesis, `gap` seconds apart, each at the bits the schedule requires and
+/// with valid proof of work, but no bodies: for header-sync tests and benchmarks. With the
+/// network's spacing they stay at the pow limit; a longer gap only makes them cheaper.
+pub fn header_chain(params: &Params, n: usize, gap: u32) -> Vec<BlockHeader> {
+    use crate::chain::{BlockIndex, BlockStatus, IndexEntry};
+    let work = |h: &BlockHeader| h.bits.to_target().expect("valid bits").work();
+    let genesis = params.genesis_block();
+    let mut index = BlockIndex::new();
+    index.insert(IndexEntry {
+        hash: genesis.block_hash(),
+        header: genesis.header,
+        height: Height::GENESIS,
+        chain_work: work(&genesis.header),
+        status: BlockStatus::Valid,
+        sequence: 0,
+    });
+    let mut parent = genesis.header;
+    let mut headers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let ctx = index
+            .header_context(&parent.block_hash(), params)
+            .expect("the parent is indexed");
+        let mut header = BlockHeader {
+            version: 1,
+            prev_blockhash: parent.block_hash(),
+            merkle_root: Default::default(),
+            time: parent.time + gap,
+            bits: ctx.expected_bits,
+            nonce: 0,
+        };
+        assert!(solve_header(&mut header, 1 << 32), "no nonce found");
+        index.insert(index.entry_for(&header, work(&header)).expect("parent"));
+        headers.push(header);
+        parent = header;
+    }
+    headers
+}

@@ -8,11 +8,10 @@ mod common;
 
 use chaincore::chain::BlockStatus;
 use chaincore::chainstate::{ChainError, ChainState, HeadersOutcome, SubmitOutcome};
-use chaincore::consensus::pow::solve_header;
 use chaincore::consensus::{BlockError, TxError};
 use chaincore::primitives::{Amount, Block, OutPoint, Transaction, TxOut, Witness};
 use chaincore::storage::{ChainStore, SqlStore};
-use chaincore::testkit::{key, spend};
+use chaincore::testkit::{key, pad_coinbase, spend};
 use common::checks::assert_consistent;
 use common::db::{Backend, TestDb};
 use common::forks::Forks;
@@ -285,20 +284,11 @@ async fn a_mutated_body_leaves_the_header_fetchable(backend: Backend) {
     c.check("mutated body").await;
 }
 
-/// A sibling of a1 whose coinbase has `outputs` more zero-value outputs (36,000 make
-/// ~1 MB), built beside the fork builder (which would track every output).
+/// A sibling of a1 with `outputs` more zero-value coinbase outputs (36,000 make ~1 MB),
+/// padded beside the fork builder (which would track every output).
 fn big_sibling(forks: &mut Forks, n: u32, outputs: usize) -> Block {
     let mut block = forks.mine(&format!("x{n}"), "G", 10 + n);
-    let payout = block.transactions[0].outputs[0];
-    let zero = TxOut {
-        value: Amount::ZERO,
-        ..payout
-    };
-    block.transactions[0]
-        .outputs
-        .extend(std::iter::repeat_n(zero, outputs));
-    block.header.merkle_root = block.compute_merkle_root();
-    assert!(solve_header(&mut block.header, 1 << 32));
+    pad_coinbase(&mut block, outputs);
     block
 }
 

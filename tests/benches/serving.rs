@@ -14,10 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chaincore::consensus::Network;
-use chaincore::consensus::pow::solve_header;
 use chaincore::network::protocol::{Request, Response, Status};
-use chaincore::primitives::{Amount, TxOut, Work};
-use chaincore::testkit::key;
+use chaincore::primitives::Work;
+use chaincore::testkit::{key, pad_coinbase};
 use chaincore_tests::client::Client;
 use chaincore_tests::miner::{block_on, submit};
 use chaincore_tests::node::{NodeOptions, NodeProcess};
@@ -43,16 +42,7 @@ async fn large_chain(client: &Client) -> Vec<[u8; 32]> {
     for _ in 0..BLOCKS {
         let tip = client.tip_hash().await;
         let mut block = block_on(client, &tip, &key(1).address(), b"large").await;
-        let payout = block.transactions[0].outputs[0];
-        let zero = TxOut {
-            value: Amount::ZERO,
-            ..payout
-        };
-        block.transactions[0]
-            .outputs
-            .extend(std::iter::repeat_n(zero, OUTPUTS));
-        block.header.merkle_root = block.compute_merkle_root();
-        assert!(solve_header(&mut block.header, 1 << 32));
+        pad_coinbase(&mut block, OUTPUTS);
         let reply = submit(client, &block).await;
         assert_eq!(reply.status, 200, "{}", reply.text);
         hashes.push(block.block_hash().to_byte_array());

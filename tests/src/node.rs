@@ -183,11 +183,7 @@ impl NodeProcess {
     pub async fn database_bytes(&self) -> u64 {
         match &self.db {
             Some(db) => crate::db::database_bytes(db).await,
-            None => ["chain.db", "chain.db-wal"]
-                .iter()
-                .filter_map(|f| std::fs::metadata(self.dir.path().join(f)).ok())
-                .map(|m| m.len())
-                .sum(),
+            None => crate::db::sqlite_bytes(self.dir.path()),
         }
     }
 

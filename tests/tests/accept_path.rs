@@ -6,14 +6,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chaincore::chain::{BlockIndex, BlockStatus, IndexEntry};
 use chaincore::consensus::Network;
 use chaincore::consensus::pow::solve_header;
 use chaincore::network::protocol::{MAX_HEADERS, Request, Response, Status};
 use chaincore::primitives::{
-    Amount, Block, BlockHash, BlockHeader, Height, Transaction, TxOut, Witness, Work, encode,
+    Amount, Block, BlockHash, BlockHeader, Transaction, TxOut, Witness, Work, encode,
 };
-use chaincore::testkit::{TestChain, key, spend};
+use chaincore::testkit::{TestChain, header_chain, key, pad_coinbase, spend};
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
 use chaincore_tests::eventually;
@@ -199,16 +198,7 @@ async fn theft_through_a_stale_signature_verdict_over_headers_first_sync(backend
 /// `n` makes each one different.
 fn big_sibling(base: &Block, n: usize) -> Block {
     let mut block = base.clone();
-    let payout = block.transactions[0].outputs[0];
-    let zero = TxOut {
-        value: Amount::ZERO,
-        ..payout
-    };
-    block.transactions[0]
-        .outputs
-        .extend(std::iter::repeat_n(zero, 36_000 - n));
-    block.header.merkle_root = block.compute_merkle_root();
-    assert!(solve_header(&mut block.header, 1 << 32));
+    pad_coinbase(&mut block, 36_000 - n);
     block
 }
 
@@ -330,39 +320,6 @@ fn fast_chain(n: usize) -> TestChain {
     chain
 }
 
-/// `n` headers on genesis, `gap` seconds apart, each at the bits the schedule requires (the
-/// pow limit soon, for a slow branch): cheap to make, low in work.
-fn slow_headers(n: usize, gap: u32) -> Vec<BlockHeader> {
-    let genesis = dev().genesis_block();
-    let mut index = BlockIndex::new();
-    index.insert(IndexEntry {
-        hash: genesis.block_hash(),
-        header: genesis.header,
-        height: Height::GENESIS,
-        chain_work: work_of(&genesis.header),
-        status: BlockStatus::Valid,
-        sequence: 0,
-    });
-    let mut headers = Vec::with_capacity(n);
-    let mut parent = genesis.header;
-    for _ in 0..n {
-        let ctx = index.header_context(&parent.block_hash(), dev()).unwrap();
-        let mut header = BlockHeader {
-            version: 1,
-            prev_blockhash: parent.block_hash(),
-            merkle_root: Default::default(),
-            time: parent.time + gap,
-            bits: ctx.expected_bits,
-            nonce: 0,
-        };
-        assert!(solve_header(&mut header, 1 << 32));
-        index.insert(index.entry_for(&header, work_of(&header)).unwrap());
-        headers.push(header);
-        parent = header;
-    }
-    headers
-}
-
 /// Bitcoin Core's `p2p_dos_header_tree` (low-work headers presync): a peer claims a huge
 /// chain and serves 100,000 valid headers that together carry less work than the node's
 /// 100-block chain. The node holds at most its presync budget in memory, stores no row,
@@ -376,7 +333,8 @@ async fn header_spam_of_low_work_headers_is_bounded_and_penalised(backend: Backe
     for block in &honest.blocks()[1..] {
         submit(&c0, block).await.ok();
     }
-    let spam = slow_headers(100_000, 60);
+    // 60 s apart: the schedule soon drops them to the pow limit, cheap and low in work.
+    let spam = header_chain(dev(), 100_000, 60);
     let spam_work = spam
         .iter()
         .fold(work_of(&dev().genesis_block().header), |w, h| {

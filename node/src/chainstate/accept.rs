@@ -384,9 +384,7 @@ impl<S: ChainStore> ChainState<S> {
         }
         self.flush().await?;
         let mut txn = self.store.begin().await?;
-        for entry in new {
-            txn.insert_block(entry, None).await?;
-        }
+        txn.insert_headers(new).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -58,10 +58,8 @@ impl Mempool {
             return Err(MempoolError::RecentlyRejected(wtxid));
         }
         let result = self.try_accept(tx, chain, tip_height, now, params);
-        if let Err(error) = &result
-            && error.is_remembered()
-        {
-            self.recent_rejects.insert(wtxid);
+        if let Some(lasting) = result.as_ref().err().and_then(MempoolError::remembered_for) {
+            self.recent_rejects.insert(wtxid, lasting);
         }
         result
     }
@@ -81,9 +79,9 @@ impl Mempool {
         Ok(())
     }
 
-    /// Forgets the refusals: the tip changed, so they may no longer hold.
+    /// The tip changed: forgets the refusals a new block may reverse.
     pub fn clear_recent_rejects(&mut self) {
-        self.recent_rejects.clear();
+        self.recent_rejects.on_tip_change();
     }
 
     fn try_accept(

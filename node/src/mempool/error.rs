@@ -11,6 +11,7 @@ use crate::consensus::TxError;
 use crate::primitives::{CompactTarget, CompactTargetError, OutPoint, Txid, Wtxid};
 
 use super::fee_rate::FeeRate;
+use super::rejects::Lasting;
 
 /// Why a transaction was not accepted into the mempool, or a template not built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -66,17 +67,27 @@ impl MempoolError {
         }
     }
 
-    /// Whether the refusal holds until the tip changes, so a copy sent again can be refused
-    /// from the recent-rejects filter: everything but a duplicate, a conflict (the pool may
-    /// change) and an input not found yet (its parent may arrive).
-    pub fn is_remembered(&self) -> bool {
-        !matches!(
-            self,
+    /// How long the refusal holds, so that a copy sent again can be refused from the
+    /// recent-rejects filter; `None` for what may pass at any moment: a duplicate, a
+    /// conflict (the pool may change), an input not found yet (its parent may arrive).
+    /// Refusals fixed by the transaction's own bytes hold forever (see `mempool::rejects`).
+    pub fn remembered_for(&self) -> Option<Lasting> {
+        match self {
             MempoolError::AlreadyInPool(_)
-                | MempoolError::RecentlyRejected(_)
-                | MempoolError::Conflict { .. }
-                | MempoolError::Invalid(TxError::MissingInput(_))
-        )
+            | MempoolError::RecentlyRejected(_)
+            | MempoolError::Conflict { .. }
+            | MempoolError::Invalid(TxError::MissingInput(_)) => None,
+            MempoolError::Invalid(TxError::ImmatureCoinbase { .. })
+            | MempoolError::TooManyAncestors { .. }
+            | MempoolError::TooManyDescendants { .. }
+            | MempoolError::PoolFull { .. }
+            | MempoolError::PoolFullAncestorEvicted { .. }
+            | MempoolError::BadNextBits { .. }
+            | MempoolError::RewardTooLarge => Some(Lasting::UntilTipChange),
+            MempoolError::Invalid(_)
+            | MempoolError::FeeRateTooLow { .. }
+            | MempoolError::TooLargeForPool { .. } => Some(Lasting::Forever),
+        }
     }
 
     /// Whether the transaction broke a consensus rule (so its sender may be at fault), as

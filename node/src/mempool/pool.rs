@@ -67,9 +67,9 @@ pub struct Mempool {
     pub(super) by_time: BTreeSet<(u64, Txid)>,
     pub(super) total_bytes: usize,
     pub(super) next_sequence: u64,
-    /// Transactions refused since the tip last changed, so that a copy sent again costs no
-    /// validation (Bitcoin Core's `m_recent_rejects`).
-    pub(super) recent_rejects: super::rejects::RecentRejects,
+    /// Transactions refused, so that a copy sent again costs no validation (Bitcoin Core's
+    /// `m_recent_rejects`; see [`super::rejects`] for how long each refusal holds).
+    pub(super) recent_rejects: super::rejects::Rejects,
 }
 
 impl Mempool {

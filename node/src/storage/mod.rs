@@ -136,6 +136,13 @@ pub trait StoreTxn: Send {
         body: Option<&Block>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Adds headers without bodies to the index (known ones are left as they are), in as
+    /// few statements as the database allows.
+    fn insert_headers(
+        &mut self,
+        entries: &[IndexEntry],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn set_status(
         &mut self,
         hashes: &[BlockHash],

@@ -71,6 +71,10 @@ impl SqlStore {
                     .pragma("cache_size", "-65536")
                     .pragma("mmap_size", "268435456")
                     .pragma("temp_store", "memory")
+                    // Checkpoint the log every ~40 MB, not every 4 MB: a batch of headers
+                    // touches pages all over the hash index, and each checkpoint rewrites
+                    // them (with it, header sync at height 100,000 ran 2 to 4 times slower than at 0).
+                    .pragma("wal_autocheckpoint", "10000")
             });
         } else {
             options.max_connections(16);
@@ -266,29 +270,48 @@ impl SqlStore {
     }
 }
 
+/// Header rows per insert statement: 15 columns each stays far below SQLite's and
+/// PostgreSQL's limits on bound parameters.
+const HEADERS_PER_STATEMENT: usize = 500;
+
+/// The row of an index entry, without a body.
+fn header_row(entry: &IndexEntry) -> blocks::ActiveModel {
+    blocks::ActiveModel {
+        hash: Set(entry.hash.as_bytes().to_vec()),
+        height: Set(i64::from(entry.height.get())),
+        prev_hash: Set(entry.header.prev_blockhash.as_bytes().to_vec()),
+        header: Set(entry.header.to_bytes().to_vec()),
+        time: Set(i64::from(entry.header.time)),
+        bits: Set(i64::from(entry.header.bits.to_consensus())),
+        nonce: Set(i64::from(entry.header.nonce)),
+        chain_work: Set(entry.chain_work.to_be_bytes().to_vec()),
+        status: Set(entry.status.as_str().to_owned()),
+        main_chain: Set(false),
+        sequence: Set(sequence_to_db(entry.sequence)),
+        tx_count: Set(None),
+        size: Set(None),
+        miner_address: Set(None),
+        data: Set(None),
+    }
+}
+
 impl StoreTxn for SqlTxn {
+    async fn insert_headers(&mut self, entries: &[IndexEntry]) -> Result<(), StoreError> {
+        for chunk in entries.chunks(HEADERS_PER_STATEMENT) {
+            blocks::Entity::insert_many(chunk.iter().map(header_row))
+                .on_conflict_do_nothing()
+                .exec(&self.txn)
+                .await?;
+        }
+        Ok(())
+    }
+
     async fn insert_block(
         &mut self,
         entry: &IndexEntry,
         body: Option<&Block>,
     ) -> Result<(), StoreError> {
-        let mut row = blocks::ActiveModel {
-            hash: Set(entry.hash.as_bytes().to_vec()),
-            height: Set(i64::from(entry.height.get())),
-            prev_hash: Set(entry.header.prev_blockhash.as_bytes().to_vec()),
-            header: Set(entry.header.to_bytes().to_vec()),
-            time: Set(i64::from(entry.header.time)),
-            bits: Set(i64::from(entry.header.bits.to_consensus())),
-            nonce: Set(i64::from(entry.header.nonce)),
-            chain_work: Set(entry.chain_work.to_be_bytes().to_vec()),
-            status: Set(entry.status.as_str().to_owned()),
-            main_chain: Set(false),
-            sequence: Set(sequence_to_db(entry.sequence)),
-            tx_count: Set(None),
-            size: Set(None),
-            miner_address: Set(None),
-            data: Set(None),
-        };
+        let mut row = header_row(entry);
         let Some(block) = body else {
             blocks::Entity::insert(row)
                 .on_conflict_do_nothing()

@@ -92,11 +92,7 @@ impl TestDb {
 /// PostgreSQL's own measure of the database.
 pub async fn database_bytes(db: &TestDb) -> u64 {
     match &db.cleanup {
-        Cleanup::Dir(dir) => ["chain.db", "chain.db-wal"]
-            .iter()
-            .filter_map(|f| std::fs::metadata(dir.path().join(f)).ok())
-            .map(|m| m.len())
-            .sum(),
+        Cleanup::Dir(dir) => sqlite_bytes(dir.path()),
         Cleanup::Drop { .. } => {
             use sea_orm::{ConnectionTrait, Statement};
             let conn = Database::connect(db.url.as_str()).await.expect("connect");
@@ -114,6 +110,15 @@ pub async fn database_bytes(db: &TestDb) -> u64 {
             u64::try_from(bytes).expect("a size is positive")
         }
     }
+}
+
+/// Bytes of the SQLite database `chain.db` in `dir`, with its write-ahead log.
+pub fn sqlite_bytes(dir: &std::path::Path) -> u64 {
+    ["chain.db", "chain.db-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn replace_database(admin_url: &str, name: &str) -> String {

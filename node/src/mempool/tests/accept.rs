@@ -353,7 +353,7 @@ fn entries_are_listed_by_fee_rate_highest_first() {
 /// A zero-fee transaction whose signatures are all wrong: a flood of these must cost us no
 /// signature work (Bitcoin Core checks policy before scripts for the same reason).
 #[test]
-fn policy_comes_before_any_signature_and_a_refusal_is_remembered_until_the_tip_moves() {
+fn policy_comes_before_any_signature_and_a_refusal_fixed_by_its_bytes_is_remembered() {
     let (chain, coins) = funded_chain(3);
     let mut pool = pool();
     let mut forged = pay(&coins, 1, 0);
@@ -380,8 +380,9 @@ fn policy_comes_before_any_signature_and_a_refusal_is_remembered_until_the_tip_m
     accept(&mut pool, &chain, &paying)
         .expect("the genuine copy shares the txid but not the wtxid: it is not kept out");
     pool.clear_recent_rejects();
-    assert!(matches!(
+    assert_eq!(
         accept(&mut pool, &chain, &forged).unwrap_err(),
-        MempoolError::Conflict { .. }
-    ));
+        MempoolError::RecentlyRejected(forged.wtxid()),
+        "a new tip cannot raise a transaction's own fee rate: still refused for free"
+    );
 }
