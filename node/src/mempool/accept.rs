@@ -53,10 +53,8 @@ impl Mempool {
         now: u64,
         params: &Params,
     ) -> Result<Accepted, MempoolError> {
+        self.precheck(&tx)?;
         let wtxid = tx.wtxid();
-        if self.recent_rejects.contains(&wtxid) {
-            return Err(MempoolError::RecentlyRejected(wtxid));
-        }
         let result = self.try_accept(tx, chain, tip_height, now, params);
         if let Some(lasting) = result.as_ref().err().and_then(MempoolError::remembered_for) {
             self.recent_rejects.insert(wtxid, lasting);
