@@ -198,6 +198,33 @@ fn one_tip(tips: &[(u64, String)]) -> bool {
     tips.windows(2).all(|w| w[0].1 == w[1].1)
 }
 
+/// On a failing test, prints the tips last seen and what each node logged about its peers,
+/// before the cluster (and its logs) is removed.
+struct FailureReport<'a> {
+    dir: &'a Path,
+    tips: &'a std::sync::Mutex<Vec<(u64, String)>>,
+}
+
+impl Drop for FailureReport<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        eprintln!("tips last seen: {:?}", self.tips.lock().map(|t| t.clone()));
+        for i in 0.. {
+            let Ok(log) = std::fs::read_to_string(self.dir.join(format!("node{i}/node.log")))
+            else {
+                break;
+            };
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!("--- node{i}: the last 40 of {} log lines", lines.len());
+            for line in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 /// Asserts that every process the cluster recorded has gone.
 fn assert_all_gone(pids: &[u32]) {
     assert!(!pids.is_empty());
@@ -287,14 +314,19 @@ async fn five_nodes_and_two_miners_agree_on_a_growing_chain() {
     let clients = Cluster::clients(&record);
     let started = Instant::now();
     let last = std::sync::Mutex::new(Vec::new());
+    let dir = cluster.dir.clone();
+    let _report = FailureReport {
+        dir: &dir,
+        tips: &last,
+    };
     eventually(
-        "all 5 nodes at height 3 or more, on one tip",
+        "all 5 nodes at height 30 or more (past the first races), on one tip",
         MINING,
         || async {
             let Some(tips) = tips(&clients).await else {
                 return false;
             };
-            let agreed = one_tip(&tips) && tips.iter().all(|(height, _)| *height >= 3);
+            let agreed = one_tip(&tips) && tips.iter().all(|(height, _)| *height >= 30);
             *last.lock().unwrap() = tips;
             agreed
         },
@@ -305,6 +337,29 @@ async fn five_nodes_and_two_miners_agree_on_a_growing_chain() {
         last.lock().unwrap()[0].0,
         started.elapsed()
     );
+    // Miners racing at one height are honest: nobody may be charged or banned for it.
+    for client in &clients {
+        let charged = client
+            .metric(
+                "chaincore_peer_penalties_total",
+                "offence=\"unrequested-blocks\"",
+            )
+            .await;
+        assert_eq!(
+            charged,
+            0.0,
+            "{}: racing miners' blocks were charged",
+            client.base()
+        );
+        let peers = client.get("/peers").await.ok();
+        let banned = peers["banned"].as_array().map_or(0, Vec::len);
+        assert_eq!(
+            banned,
+            0,
+            "{}: banned an honest peer: {peers}",
+            client.base()
+        );
+    }
     let paid = async |address: &str| {
         let balance = clients[0].get(&format!("/balance/{address}")).await.ok();
         balance["confirmed_units"].as_u64().unwrap_or(0)

@@ -1,8 +1,10 @@
-//! Per-peer budgets for what a peer may make us do unasked: blocks it gossips that do not
-//! become our tip (low-work blocks, side branches). Each peer has a token bucket; a block
-//! that does not move our tip takes a token, and a peer with none left is at fault
+//! Per-peer budgets for what a peer may make us do unasked: blocks it gossips whose chain
+//! has less work than our tip (`SubmitOutcome::LowWork`: checked, then dropped). Each peer
+//! has a token bucket; such a block takes a token, and a peer with none left is at fault
 //! (`Offence::UnrequestedBlocks`). Honest peers on a losing branch send a few such blocks
-//! while a partition heals; the burst covers them. Pure bookkeeping: the caller acts.
+//! while a race or a partition resolves; the burst covers them. Side blocks with as much
+//! work as the tip are not charged (a tip's worth of proof of work each). Pure bookkeeping:
+//! the caller acts.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -40,7 +40,7 @@ pub(super) struct Judge {
     pub handle: NetworkHandle,
     pub sync: mpsc::Sender<SyncEvent>,
     pub slots: Arc<Semaphore>,
-    /// What each peer may gossip that does not become our tip.
+    /// How many low-work blocks each peer may gossip.
     pub unrequested: Arc<StdMutex<UnrequestedBudget>>,
 }
 
@@ -111,22 +111,18 @@ impl Judge {
                 missing,
             });
         }
-        // A block that is stored off the main chain, or not at all, made us work for
-        // nothing: that is what the per-peer budget counts.
-        let off_tip = matches!(
-            result,
-            Ok(SubmitOutcome::LowWork
-                | SubmitOutcome::Accepted {
-                    on_main_chain: false
-                })
-        );
-        if off_tip && !self.within_budget(source) {
+        // A low-work block made us work for nothing: that is what the per-peer budget
+        // counts. A side block with as much work as our tip is not charged: it cost its
+        // miner a tip's worth of proof of work, and honest miners racing at one height send
+        // such blocks all the time (charging them banned honest peers of a dev cluster).
+        let low_work = matches!(result, Ok(SubmitOutcome::LowWork));
+        if low_work && !self.within_budget(source) {
             return Verdict::Reject(Offence::UnrequestedBlocks);
         }
         verdict::on_block(&result)
     }
 
-    /// Charges `source` for a block that did not become our tip; `false` when over budget.
+    /// Charges `source` for a low-work block; `false` when over budget.
     fn within_budget(&self, source: PeerId) -> bool {
         self.unrequested
             .lock()

@@ -32,7 +32,7 @@ pub enum Offence {
     FalseWorkClaim,
     /// Sent a low-work header branch longer than the presync budget.
     LowWorkHeaders,
-    /// Sent more unrequested blocks that do not become our tip than its budget allows.
+    /// Gossiped more low-work blocks than its budget allows.
     UnrequestedBlocks,
     /// Left a sync request unanswered past the stall timeout.
     Stalling,
