@@ -18,7 +18,7 @@ use crate::consensus::{Coin, Params};
 use crate::mempool::{
     Accepted, BlockTemplate, Mempool, MempoolConfig, MempoolError, TipInfo, build_template,
 };
-use crate::primitives::{Address, Block, OutPoint, Transaction, Txid};
+use crate::primitives::{Address, Block, IdentifiedTx, OutPoint, Transaction, Txid};
 use crate::storage::{ChainStore, MempoolRecord, StoreError, StoreTxn};
 
 /// Why a transaction was not accepted.
@@ -126,15 +126,20 @@ impl<S: ChainStore> Ledger<S> {
         self.chain.flush().await
     }
 
-    /// Validates `tx` against the tip and the mempool and adds it.
+    /// Validates `tx` against the tip and the mempool and adds it. Takes the transaction
+    /// by reference so that a refused copy is neither hashed nor freed here, under the
+    /// caller's lock: only an accepted one is copied.
     pub async fn submit_transaction(
         &mut self,
-        tx: Transaction,
+        tx: &IdentifiedTx,
         now: u64,
     ) -> Result<Accepted, TxSubmitError> {
-        self.mempool.precheck(&tx)?;
-        let coins = self.chain.coins(&self.mempool.missing_inputs(&tx)).await?;
-        let accepted = self.mempool.accept(
+        self.mempool.precheck(tx)?;
+        let coins = self
+            .chain
+            .coins(&self.mempool.missing_inputs(tx.tx()))
+            .await?;
+        let accepted = self.mempool.accept_identified(
             tx.clone(),
             &coins,
             self.chain.tip().height,
@@ -142,7 +147,7 @@ impl<S: ChainStore> Ledger<S> {
             self.params(),
         )?;
         let record = MempoolRecord {
-            tx,
+            tx: tx.tx().clone(),
             fee: accepted.fee,
             added_at: now,
         };

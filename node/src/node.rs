@@ -19,7 +19,7 @@ use crate::indexer::IndexerHandle;
 use crate::ledger::{Ledger, TxSubmitError};
 use crate::mempool::{Accepted, BlockTemplate, MempoolError};
 use crate::primitives::{
-    Address, Block, BlockHash, CompactTarget, Height, Transaction, Txid, Work,
+    Address, Block, BlockHash, CompactTarget, Height, IdentifiedTx, Transaction, Txid, Work,
 };
 use crate::storage::{ChainTip, MiningRecord, SqlStore};
 use crate::telemetry;
@@ -488,11 +488,13 @@ impl Node {
         tx: Transaction,
         origin: TxOrigin,
     ) -> Result<Accepted, TxSubmitError> {
-        let shared = Arc::new(tx.clone());
+        // Hashed before the lock: a refused copy then costs the lock a filter look-up.
+        let tx = IdentifiedTx::new(tx);
         let mut ledger = self.ledger.lock().await;
-        let result = ledger.submit_transaction(tx, unix_now()).await;
+        let result = ledger.submit_transaction(&tx, unix_now()).await;
         match &result {
             Ok(accepted) => {
+                let shared = Arc::new(tx.tx().clone());
                 metrics::counter!(telemetry::TXS_ACCEPTED).increment(1);
                 if origin == TxOrigin::Client {
                     let _ = self

@@ -58,7 +58,7 @@ async fn reorged_out_transactions_come_back(backend: Backend) {
     forks.mine_run("b", 2, 3, "s1", 10);
     submit(&mut ledger, &forks, &["s1"]).await;
     ledger
-        .submit_transaction(to_bob.clone(), NOW)
+        .submit_transaction(&to_bob.clone().into(), NOW)
         .await
         .unwrap();
     submit(&mut ledger, &forks, &["a2"]).await;
@@ -103,7 +103,7 @@ async fn a_double_spend_confirmed_in_a_block_evicts_its_mempool_twin(backend: Ba
     forks.mine_with("a2", "s1", 10, vec![to_carol], |_| {});
     submit(&mut ledger, &forks, &["s1"]).await;
     ledger
-        .submit_transaction(to_bob.clone(), NOW)
+        .submit_transaction(&to_bob.clone().into(), NOW)
         .await
         .unwrap();
     submit(&mut ledger, &forks, &["a2"]).await;
@@ -112,7 +112,10 @@ async fn a_double_spend_confirmed_in_a_block_evicts_its_mempool_twin(backend: Ba
         ledger.chain().store().mempool().await.unwrap().is_empty(),
         "the eviction is persisted"
     );
-    let again = ledger.submit_transaction(to_bob, NOW).await.unwrap_err();
+    let again = ledger
+        .submit_transaction(&to_bob.into(), NOW)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             again,
@@ -140,8 +143,11 @@ async fn a_solved_template_is_accepted_and_clears_the_mempool(backend: Backend) 
         pay(3, 47),
         &DEV.genesis_hash(),
     );
-    ledger.submit_transaction(parent, NOW).await.unwrap();
-    ledger.submit_transaction(child, NOW).await.unwrap();
+    ledger
+        .submit_transaction(&parent.into(), NOW)
+        .await
+        .unwrap();
+    ledger.submit_transaction(&child.into(), NOW).await.unwrap();
     let template = ledger
         .template(&key(9).address(), NOW, 0, b"test miner")
         .unwrap();
@@ -175,7 +181,7 @@ async fn the_mempool_survives_a_restart(backend: Backend) {
             ledger.submit_block(block.clone(), NOW).await.unwrap();
         }
         ledger
-            .submit_transaction(tx.clone(), NOW - 60)
+            .submit_transaction(&tx.clone().into(), NOW - 60)
             .await
             .unwrap();
     }

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 
 use crate::consensus::tx::{CheckedInputs, SignatureCheck, check_inputs};
 use crate::consensus::{Params, TxError, UtxoView, check_transaction};
-use crate::primitives::{Amount, Encode, Height, Transaction, Txid};
+use crate::primitives::{Amount, Encode, Height, IdentifiedTx, Transaction, Txid};
 
 use super::entry::{MempoolEntry, PackageStats};
 use super::error::MempoolError;
@@ -53,6 +53,18 @@ impl Mempool {
         now: u64,
         params: &Params,
     ) -> Result<Accepted, MempoolError> {
+        self.accept_identified(IdentifiedTx::new(tx), chain, tip_height, now, params)
+    }
+
+    /// [`Mempool::accept`] for a transaction hashed where it arrived.
+    pub fn accept_identified(
+        &mut self,
+        tx: IdentifiedTx,
+        chain: &(impl UtxoView + ?Sized),
+        tip_height: Height,
+        now: u64,
+        params: &Params,
+    ) -> Result<Accepted, MempoolError> {
         self.precheck(&tx)?;
         let wtxid = tx.wtxid();
         let result = self.try_accept(tx, chain, tip_height, now, params);
@@ -64,15 +76,14 @@ impl Mempool {
 
     /// What can be refused before any coin is looked up: a copy of a recent refusal, or a
     /// transaction already in the pool. The caller runs it before fetching the coins
-    /// [`Mempool::accept`] needs, so a resent refusal costs no database read.
-    pub fn precheck(&self, tx: &Transaction) -> Result<(), MempoolError> {
-        let wtxid = tx.wtxid();
-        if self.recent_rejects.contains(&wtxid) {
-            return Err(MempoolError::RecentlyRejected(wtxid));
+    /// [`Mempool::accept`] needs, so a resent refusal costs no database read and, with the
+    /// ids computed on arrival, no hashing.
+    pub fn precheck(&self, tx: &IdentifiedTx) -> Result<(), MempoolError> {
+        if self.recent_rejects.contains(&tx.wtxid()) {
+            return Err(MempoolError::RecentlyRejected(tx.wtxid()));
         }
-        let txid = tx.txid();
-        if self.contains(&txid) {
-            return Err(MempoolError::AlreadyInPool(txid));
+        if self.contains(&tx.txid()) {
+            return Err(MempoolError::AlreadyInPool(tx.txid()));
         }
         Ok(())
     }
@@ -84,13 +95,14 @@ impl Mempool {
 
     fn try_accept(
         &mut self,
-        tx: Transaction,
+        tx: IdentifiedTx,
         chain: &(impl UtxoView + ?Sized),
         tip_height: Height,
         now: u64,
         params: &Params,
     ) -> Result<Accepted, MempoolError> {
         let txid = tx.txid();
+        let tx = tx.into_inner();
         let checked = self.check_without_signatures(&tx, txid, chain, tip_height, params)?;
         let fee = checked.fee;
         let size = tx.encoded_len();

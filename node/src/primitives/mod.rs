@@ -23,4 +23,4 @@ pub use hash::{BlockHash, MerkleRoot, Midstate, Txid, Wtxid, hash160, sha256d};
 pub use header::{BlockHeader, Height};
 pub use keys::{PrivateKey, PublicKeyBytes, SignatureBytes, SignatureError};
 pub use target::{CompactTarget, CompactTargetError, Target, Work};
-pub use transaction::{OutPoint, Transaction, TxIn, TxOut, Witness};
+pub use transaction::{IdentifiedTx, OutPoint, Transaction, TxIn, TxOut, Witness};

@@ -227,6 +227,46 @@ impl Transaction {
     }
 }
 
+/// A transaction with its txid and wtxid, hashed once, where it arrives, before any lock
+/// is taken: a copy resent in a loop is then refused by a filter look-up and costs whoever
+/// holds the ledger no hashing of its megabyte. The fields are private and the transaction
+/// cannot be changed inside, so the ids always name these bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentifiedTx {
+    tx: Transaction,
+    txid: Txid,
+    wtxid: Wtxid,
+}
+
+impl IdentifiedTx {
+    pub fn new(tx: Transaction) -> Self {
+        let (txid, wtxid) = (tx.txid(), tx.wtxid());
+        Self { tx, txid, wtxid }
+    }
+
+    pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    pub fn txid(&self) -> Txid {
+        self.txid
+    }
+
+    pub fn wtxid(&self) -> Wtxid {
+        self.wtxid
+    }
+
+    pub fn into_inner(self) -> Transaction {
+        self.tx
+    }
+}
+
+impl From<Transaction> for IdentifiedTx {
+    fn from(tx: Transaction) -> Self {
+        Self::new(tx)
+    }
+}
+
 /// Layout, in two parts:
 /// - base (hashed by the txid): version u32 | CompactSize n_in | n_in × outpoint [36] |
 ///   CompactSize n_out | n_out × (value u64 | pubkey_hash [20]) | lock_time u32;
