@@ -14,6 +14,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_chain;
 mod m20261201_000001_drop_prev_hash_index;
+mod m20261202_000001_blocks_by_height;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_chain::Migration),
             Box::new(m20261201_000001_drop_prev_hash_index::Migration),
+            Box::new(m20261202_000001_blocks_by_height::Migration),
         ]
     }
 }

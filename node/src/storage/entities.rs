@@ -11,8 +11,10 @@ pub(super) mod blocks {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "blocks")]
     pub struct Model {
+        // The key is (height, hash): see the `blocks_by_height` migration.
         #[sea_orm(primary_key, auto_increment = false)]
         pub hash: Vec<u8>,
+        #[sea_orm(primary_key, auto_increment = false)]
         pub height: i64,
         pub prev_hash: Vec<u8>,
         pub header: Vec<u8>,

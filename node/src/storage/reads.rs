@@ -194,7 +194,8 @@ impl SqlStore {
         hashes: &[BlockHash],
     ) -> Result<std::collections::HashMap<BlockHash, BodyFacts>, StoreError> {
         let mut facts = std::collections::HashMap::with_capacity(hashes.len());
-        for chunk in hashes.chunks(500) {
+        let keys: Vec<_> = hashes.iter().filter_map(|h| self.block_key(h)).collect();
+        for chunk in keys.chunks(super::sql::KEYS_PER_STATEMENT) {
             let rows: Vec<BodyFactsRow> = blocks::Entity::find()
                 .select_only()
                 .columns([
@@ -203,7 +204,7 @@ impl SqlStore {
                     blocks::Column::Size,
                     blocks::Column::MinerAddress,
                 ])
-                .filter(blocks::Column::Hash.is_in(chunk.iter().map(|h| h.as_bytes().to_vec())))
+                .filter(super::sql::blocks_with(chunk))
                 .into_tuple()
                 .all(self.connection())
                 .await?;

@@ -5,16 +5,20 @@
 //! from the pool or from inside a transaction, and every write takes whole batches: one
 //! statement per table per block, chunked to stay under the backends' bind-parameter limits
 //! (row-at-a-time writes were measured 10× slower on PostgreSQL).
+//!
+//! `blocks` is keyed by `(height, hash)`, so that headers, which arrive in height order,
+//! append to the key instead of scattering over it; [`BlockHeights`] finds a hash's height.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chaincore_migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::entities::{
@@ -49,16 +53,68 @@ impl From<DbErr> for StoreError {
 pub struct SqlStore {
     db: DatabaseConnection,
     network: Network,
+    heights: Arc<BlockHeights>,
 }
+
+/// The height of every block row, by hash: a read by hash needs it to use the key of
+/// `blocks`, as Bitcoin Core finds a block on disk through its in-memory index. Read from
+/// the table at open, and extended by a transaction's new rows only once it has committed,
+/// so it never names a row the database does not hold. Rows of `blocks` are never deleted.
+/// One process writes a database (the node); a store opened beside it knows the blocks of
+/// the moment it opened.
+/// (About 50 bytes a block: 5 MB at height 100,000.)
+#[derive(Debug, Default)]
+struct BlockHeights(RwLock<HashMap<BlockHash, Height>>);
+
+impl BlockHeights {
+    async fn load(db: &DatabaseConnection) -> Result<Self, StoreError> {
+        let rows: Vec<(Vec<u8>, i64)> = blocks::Entity::find()
+            .select_only()
+            .columns([blocks::Column::Hash, blocks::Column::Height])
+            .into_tuple()
+            .all(db)
+            .await?;
+        let map = rows
+            .iter()
+            .map(|(hash, height)| Ok((hash_from(hash, "blocks")?, height_from(*height, "blocks")?)))
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Self(RwLock::new(map)))
+    }
+
+    fn get(&self, hash: &BlockHash) -> Option<Height> {
+        self.0.read().expect("not poisoned").get(hash).copied()
+    }
+
+    fn extend(&self, committed: HashMap<BlockHash, Height>) {
+        self.0.write().expect("not poisoned").extend(committed);
+    }
+}
+
+/// The key of a block row.
+pub(super) type BlockKey = (Height, BlockHash);
+
+/// Rows of `blocks` with any of `keys` (not empty), in a form both backends answer from the
+/// key: `(height = ? AND hash = ?) OR ...`. (SQLite takes a row-value `IN` only with a
+/// subquery, and `height IN .. AND hash IN ..` would probe every pair.)
+pub(super) fn blocks_with(keys: &[BlockKey]) -> Condition {
+    keys.iter().fold(Condition::any(), |any, (height, hash)| {
+        any.add(
+            Condition::all()
+                .add(blocks::Column::Height.eq(i64::from(height.get())))
+                .add(blocks::Column::Hash.eq(hash.as_bytes().to_vec())),
+        )
+    })
+}
+
+/// Rows per `blocks_with` statement: two bound parameters each.
+pub(super) const KEYS_PER_STATEMENT: usize = 250;
 
 impl SqlStore {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://user@host/db`), brings the
     /// schema up to date, and checks the database belongs to `network`.
     pub async fn open(url: &str, network: Network) -> Result<Self, StoreError> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .sqlx_logging(false)
-            .acquire_timeout(Duration::from_secs(30));
+        let mut options = pool_options(url);
+        options.acquire_timeout(Duration::from_secs(30));
         if url.starts_with("sqlite:") {
             // WAL: readers never block the writer; NORMAL sync is safe against process crashes.
             options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
@@ -79,9 +135,14 @@ impl SqlStore {
         } else {
             options.max_connections(16);
         }
+        migrate(url).await?;
         let db = Database::connect(options).await?;
-        Migrator::up(&db, None).await?;
-        let store = Self { db, network };
+        let heights = Arc::new(BlockHeights::load(&db).await?);
+        let store = Self {
+            db,
+            network,
+            heights,
+        };
         if let Some(row) = chain_state::Entity::find_by_id(1).one(&store.db).await?
             && row.network != network.as_str()
         {
@@ -101,6 +162,36 @@ impl SqlStore {
     pub fn network(&self) -> Network {
         self.network
     }
+
+    /// The key of the stored block `hash`, if there is one.
+    pub(super) fn block_key(&self, hash: &BlockHash) -> Option<BlockKey> {
+        self.heights.get(hash).map(|height| (height, *hash))
+    }
+}
+
+/// Options every pool of ours starts from. No idle timeout and no maximum lifetime: with
+/// either, sqlx runs a reaper task that a race in its idle count (sqlx#3645, unfixed in
+/// 0.9.0) can send into a loop that never yields, seen here as a test process hanging at
+/// exit with a core at 100%. A broken connection is still found and replaced on acquire.
+fn pool_options(url: &str) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .idle_timeout(None::<Duration>)
+        .max_lifetime(None::<Duration>);
+    options
+}
+
+/// Brings the schema up to date over a connection of its own, closed before the pool opens:
+/// the migrator spreads its statements over a pool's connections, and a SQLite connection
+/// opened before a table was rebuilt can keep preparing statements against the old table.
+async fn migrate(url: &str) -> Result<(), StoreError> {
+    let mut options = pool_options(url);
+    options.max_connections(1);
+    let db = Database::connect(options).await?;
+    Migrator::up(&db, None).await?;
+    db.close().await?;
+    Ok(())
 }
 
 /// A database transaction of a [`SqlStore`].
@@ -108,6 +199,22 @@ impl SqlStore {
 pub struct SqlTxn {
     txn: DatabaseTransaction,
     network: Network,
+    heights: Arc<BlockHeights>,
+    /// Block rows this transaction wrote, for [`BlockHeights`] once it commits.
+    written: HashMap<BlockHash, Height>,
+}
+
+impl SqlTxn {
+    fn block_key(&self, hash: &BlockHash) -> Option<BlockKey> {
+        let height = self.written.get(hash).copied();
+        height
+            .or_else(|| self.heights.get(hash))
+            .map(|h| (h, *hash))
+    }
+
+    fn keys_of(&self, hashes: &[BlockHash]) -> Vec<BlockKey> {
+        hashes.iter().filter_map(|h| self.block_key(h)).collect()
+    }
 }
 
 impl ChainStore for SqlStore {
@@ -147,6 +254,8 @@ impl ChainStore for SqlStore {
         Ok(SqlTxn {
             txn: self.db.begin().await?,
             network: self.network,
+            heights: Arc::clone(&self.heights),
+            written: HashMap::new(),
         })
     }
 
@@ -198,7 +307,7 @@ impl ChainStore for SqlStore {
     }
 
     async fn block(&self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
-        read_block(&self.db, hash).await
+        read_block(&self.db, self.block_key(hash)).await
     }
 
     async fn undo(&self, hash: &BlockHash) -> Result<Option<UndoData>, StoreError> {
@@ -303,6 +412,8 @@ impl StoreTxn for SqlTxn {
                 .exec(&self.txn)
                 .await?;
         }
+        self.written
+            .extend(entries.iter().map(|e| (e.hash, e.height)));
         Ok(())
     }
 
@@ -311,6 +422,7 @@ impl StoreTxn for SqlTxn {
         entry: &IndexEntry,
         body: Option<&Block>,
     ) -> Result<(), StoreError> {
+        self.written.insert(entry.hash, entry.height);
         let mut row = header_row(entry);
         let Some(block) = body else {
             blocks::Entity::insert(row)
@@ -321,7 +433,7 @@ impl StoreTxn for SqlTxn {
         };
         // A header stored earlier (headers-first sync) gets its body, status and sequence.
         set_body(&mut row, block);
-        let on_conflict = OnConflict::column(blocks::Column::Hash)
+        let on_conflict = OnConflict::columns([blocks::Column::Height, blocks::Column::Hash])
             .update_columns([
                 blocks::Column::Status,
                 blocks::Column::Sequence,
@@ -343,10 +455,10 @@ impl StoreTxn for SqlTxn {
         hashes: &[BlockHash],
         status: BlockStatus,
     ) -> Result<(), StoreError> {
-        for chunk in hashes.chunks(BATCH_ROWS) {
+        for chunk in self.keys_of(hashes).chunks(KEYS_PER_STATEMENT) {
             blocks::Entity::update_many()
                 .col_expr(blocks::Column::Status, Expr::value(status.as_str()))
-                .filter(blocks::Column::Hash.is_in(chunk.iter().map(|h| h.as_bytes().to_vec())))
+                .filter(blocks_with(chunk))
                 .exec(&self.txn)
                 .await?;
         }
@@ -354,7 +466,7 @@ impl StoreTxn for SqlTxn {
     }
 
     async fn block(&mut self, hash: &BlockHash) -> Result<Option<Block>, StoreError> {
-        read_block(&self.txn, hash).await
+        read_block(&self.txn, self.block_key(hash)).await
     }
 
     async fn undo(&mut self, hash: &BlockHash) -> Result<Option<UndoData>, StoreError> {
@@ -370,14 +482,15 @@ impl StoreTxn for SqlTxn {
 
     async fn apply(&mut self, diff: &ChainDiff) -> Result<(), StoreError> {
         let db = &self.txn;
-        let gone: Vec<Vec<u8>> = diff
+        let gone: Vec<BlockKey> = diff
             .disconnected()
             .iter()
-            .map(|b| b.hash.as_bytes().to_vec())
+            .map(|b| (b.height, b.hash))
             .collect();
         for chunk in gone.chunks(BATCH_ROWS) {
+            let hashes = chunk.iter().map(|(_, hash)| hash.as_bytes().to_vec());
             block_undo::Entity::delete_many()
-                .filter(block_undo::Column::BlockHash.is_in(chunk.to_vec()))
+                .filter(block_undo::Column::BlockHash.is_in(hashes))
                 .exec(db)
                 .await?;
         }
@@ -396,7 +509,7 @@ impl StoreTxn for SqlTxn {
         )
         .await?;
         insert_undo(db, joined).await?;
-        let joined: Vec<Vec<u8>> = joined.iter().map(|c| c.hash.as_bytes().to_vec()).collect();
+        let joined: Vec<BlockKey> = joined.iter().map(|c| (c.height, c.hash)).collect();
         set_main_chain(db, &joined, true).await?;
         Ok(())
     }
@@ -500,15 +613,21 @@ impl StoreTxn for SqlTxn {
 
     async fn commit(self) -> Result<(), StoreError> {
         self.txn.commit().await?;
+        self.heights.extend(self.written);
         Ok(())
     }
 }
 
+/// The body of the block row `key` (`None`: no such row, or no body yet).
 async fn read_block(
     db: &impl ConnectionTrait,
-    hash: &BlockHash,
+    key: Option<BlockKey>,
 ) -> Result<Option<Block>, StoreError> {
-    let data: Option<Option<Vec<u8>>> = blocks::Entity::find_by_id(hash.as_bytes().to_vec())
+    let Some((height, hash)) = key else {
+        return Ok(None);
+    };
+    let id = (hash.as_bytes().to_vec(), i64::from(height.get()));
+    let data: Option<Option<Vec<u8>>> = blocks::Entity::find_by_id(id)
         .select_only()
         .column(blocks::Column::Data)
         .into_tuple()
@@ -707,10 +826,10 @@ async fn insert_undo(db: &impl ConnectionTrait, blocks: &[BlockChanges]) -> Resu
 /// Marks blocks on (with status `valid`) or off the main chain.
 async fn set_main_chain(
     db: &impl ConnectionTrait,
-    hashes: &[Vec<u8>],
+    keys: &[BlockKey],
     on: bool,
 ) -> Result<(), StoreError> {
-    for chunk in hashes.chunks(BATCH_ROWS) {
+    for chunk in keys.chunks(KEYS_PER_STATEMENT) {
         let mut update =
             blocks::Entity::update_many().col_expr(blocks::Column::MainChain, Expr::value(on));
         if on {
@@ -719,10 +838,7 @@ async fn set_main_chain(
                 Expr::value(BlockStatus::Valid.as_str()),
             );
         }
-        update
-            .filter(blocks::Column::Hash.is_in(chunk.to_vec()))
-            .exec(db)
-            .await?;
+        update.filter(blocks_with(chunk)).exec(db).await?;
     }
     Ok(())
 }
