@@ -2,9 +2,9 @@
 //! the decoder panic, and any bytes that do decode are the one encoding of their value.
 
 use chaincore::primitives::{
-    Amount, Block, BlockHash, BlockHeader, CompactTarget, Decode, Encode, MerkleRoot, OutPoint,
-    PubkeyHash, PublicKeyBytes, SignatureBytes, Transaction, TxIn, TxOut, Txid, Witness, decode,
-    encode,
+    Amount, Block, BlockHash, BlockHeader, CompactTarget, Decode, Encode, IdentifiedTx, MerkleRoot,
+    OutPoint, PubkeyHash, PublicKeyBytes, SignatureBytes, Transaction, TxIn, TxOut, Txid, Witness,
+    decode, encode,
 };
 use proptest::prelude::*;
 
@@ -143,5 +143,14 @@ proptest! {
         prop_assume!(changed != tx);
         prop_assert_eq!(changed.txid(), tx.txid());
         prop_assert_ne!(changed.wtxid(), tx.wtxid());
+    }
+
+    /// The one-pass hashing of a transaction where it arrives gives the ids of its bytes.
+    #[test]
+    fn identified_ids_are_the_transactions_own(tx in transaction()) {
+        let identified = IdentifiedTx::new(tx.clone());
+        prop_assert_eq!(identified.txid(), tx.txid());
+        prop_assert_eq!(identified.wtxid(), tx.wtxid());
+        prop_assert_eq!(identified.into_inner(), tx);
     }
 }

@@ -18,6 +18,17 @@ pub fn sha256d(data: &[u8]) -> [u8; 32] {
     Sha256::digest(Sha256::digest(data)).into()
 }
 
+/// `sha256d` of `data[..split]` and of all of `data`, in one pass over the bytes: a
+/// transaction's base is a prefix of its full encoding, so this gives txid and wtxid.
+pub fn sha256d_prefix_and_whole(data: &[u8], split: usize) -> ([u8; 32], [u8; 32]) {
+    let (prefix, rest) = data.split_at(split);
+    let mut inner = Sha256::new();
+    inner.update(prefix);
+    let of_prefix = Sha256::digest(inner.clone().finalize()).into();
+    inner.update(rest);
+    (of_prefix, Sha256::digest(inner.finalize()).into())
+}
+
 /// RIPEMD-160 of SHA-256: the hash that an address commits to.
 pub fn hash160(data: &[u8]) -> [u8; 20] {
     Ripemd160::digest(Sha256::digest(data)).into()

@@ -9,7 +9,7 @@
 use super::address::{Address, PubkeyHash};
 use super::amount::Amount;
 use super::encode::{self, Decode, DecodeError, Encode, Reader};
-use super::hash::{Txid, Wtxid, sha256d};
+use super::hash::{Txid, Wtxid, sha256d, sha256d_prefix_and_whole};
 use super::keys::{PublicKeyBytes, SignatureBytes};
 
 /// A reference to one output of an earlier transaction.
@@ -239,9 +239,16 @@ pub struct IdentifiedTx {
 }
 
 impl IdentifiedTx {
+    /// One encoding and one pass of hashing: the base the txid hashes is a prefix of the
+    /// encoding the wtxid hashes.
     pub fn new(tx: Transaction) -> Self {
-        let (txid, wtxid) = (tx.txid(), tx.wtxid());
-        Self { tx, txid, wtxid }
+        let bytes = encode::encode(&tx);
+        let (txid, wtxid) = sha256d_prefix_and_whole(&bytes, tx.base_len());
+        Self {
+            tx,
+            txid: Txid::from_byte_array(txid),
+            wtxid: Wtxid::from_byte_array(wtxid),
+        }
     }
 
     pub fn tx(&self) -> &Transaction {

@@ -127,9 +127,9 @@ impl SqlStore {
                     .pragma("cache_size", "-65536")
                     .pragma("mmap_size", "268435456")
                     .pragma("temp_store", "memory")
-                    // Checkpoint the log every ~40 MB, not every 4 MB: a batch of headers
-                    // touches pages all over the hash index, and each checkpoint rewrites
-                    // them (with it, header sync at height 100,000 ran 2 to 4 times slower than at 0).
+                    // Checkpoint the log every ~40 MB, not every 4 MB: a block's rows touch
+                    // pages all over the random-key indexes (utxos, transactions), and
+                    // each checkpoint rewrites them.
                     .pragma("wal_autocheckpoint", "10000")
             });
         } else {
