@@ -33,6 +33,13 @@ pub struct Cli {
     /// A TOML file with any of these settings (keys as the long flags, `-` or `_`).
     #[arg(long, env = "CHAINCORE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Check the database and report what is inconsistent, then exit (1 if anything is).
+    #[arg(long, conflicts_with = "repair")]
+    pub check: bool,
+    /// Rebuild the chain state (UTXO set, undo data, index, tip) from the stored blocks,
+    /// validating them again, then exit. Stop the node first.
+    #[arg(long)]
+    pub repair: bool,
     /// This node's name, shown in /status and logs [default: core0].
     #[arg(long, env = "CHAINCORE_NODE_ID")]
     pub node_id: Option<String>,

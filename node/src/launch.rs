@@ -50,6 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let node = Node::new(info, store.clone(), ledger, indexer);
     tokio::spawn(expire_mempool(Arc::clone(&node)));
+    tokio::spawn(Arc::clone(&node).recover());
     let network = start_network(&config, &node, store).await?;
 
     let settings = ApiSettings {

@@ -6,6 +6,14 @@
 //! mempool is persisted write-through, so a restarted node gets it back, revalidated.
 //!
 //! Callers serialize access (`&mut self`): the node keeps one `Ledger` behind a mutex.
+//!
+//! Its memory may run ahead of the database between a change and [`Ledger::flush`] (the
+//! chain's commits are pipelined; the mempool's changes from a tip change are written only
+//! after the blocks that caused them are committed, so the stored mempool never loses a
+//! transaction a lost block confirmed). Callers must not show anything before `flush`
+//! returns, and after any storage error the ledger must be dropped and opened again from
+//! the database: its memory may hold what the database refused (crash-only; the node does
+//! this, see `node::Node`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +38,17 @@ pub enum TxSubmitError {
     Store(#[from] StoreError),
 }
 
+impl TxSubmitError {
+    /// A failed [`Ledger::flush`] before the transaction was looked at: a storage failure
+    /// (flush refuses no block, so no rule is involved).
+    fn from_flush(error: ChainError) -> Self {
+        match error {
+            ChainError::Store(error) => TxSubmitError::Store(error),
+            other => TxSubmitError::Store(StoreError::Database(other.to_string())),
+        }
+    }
+}
+
 /// The chain and the mempool over one store.
 #[derive(Debug)]
 pub struct Ledger<S: ChainStore> {
@@ -40,6 +59,10 @@ pub struct Ledger<S: ChainStore> {
     /// Transactions a reorg put back into the mempool, not yet handed to
     /// [`Ledger::take_readded`].
     readded: Vec<Txid>,
+    /// The mempool's transactions when tip changes last began to change it, while those
+    /// changes wait for [`Ledger::flush`] to be written.
+    mempool_before: Option<HashSet<Txid>>,
+    config: MempoolConfig,
 }
 
 impl<S: ChainStore> Ledger<S> {
@@ -57,9 +80,16 @@ impl<S: ChainStore> Ledger<S> {
             mempool: Mempool::new(config),
             updates,
             readded: Vec::new(),
+            mempool_before: None,
+            config,
         };
         ledger.restore_mempool(now).await?;
         Ok(ledger)
+    }
+
+    /// Drops the ledger once nothing it started still writes (see [`ChainState::close`]).
+    pub async fn close(self) {
+        self.chain.close().await;
     }
 
     pub fn chain(&self) -> &ChainState<S> {
@@ -77,6 +107,11 @@ impl<S: ChainStore> Ledger<S> {
 
     pub fn params(&self) -> &'static Params {
         self.chain.params()
+    }
+
+    /// The mempool settings it was opened with (to open it again).
+    pub fn mempool_config(&self) -> &MempoolConfig {
+        &self.config
     }
 
     /// The tip changes since the last call, oldest first, for events and metrics.
@@ -102,7 +137,7 @@ impl<S: ChainStore> Ledger<S> {
         now: u64,
     ) -> Result<SubmitOutcome, ChainError> {
         let result = self.submit_block_pipelined(block, now).await;
-        self.chain.flush().await?;
+        self.flush().await?;
         result
     }
 
@@ -121,9 +156,14 @@ impl<S: ChainStore> Ledger<S> {
         result
     }
 
-    /// Waits until every accepted block is committed.
+    /// Waits until every accepted block is committed, then writes the mempool's changes
+    /// that those blocks caused.
     pub async fn flush(&mut self) -> Result<(), ChainError> {
-        self.chain.flush().await
+        self.chain.flush().await?;
+        if let Some(before) = self.mempool_before.take() {
+            self.persist_difference(&before).await?;
+        }
+        Ok(())
     }
 
     /// Validates `tx` against the tip and the mempool and adds it. Takes the transaction
@@ -134,6 +174,7 @@ impl<S: ChainStore> Ledger<S> {
         tx: &IdentifiedTx,
         now: u64,
     ) -> Result<Accepted, TxSubmitError> {
+        self.flush().await.map_err(TxSubmitError::from_flush)?;
         self.mempool.precheck(tx)?;
         let coins = self
             .chain
@@ -207,18 +248,18 @@ impl<S: ChainStore> Ledger<S> {
         }
     }
 
-    /// Applies tip changes to the mempool and persists the difference.
+    /// Applies tip changes to the mempool; [`Ledger::flush`] writes the difference once the
+    /// blocks are committed.
     async fn follow_chain(&mut self, updates: &[ChainUpdate], now: u64) -> Result<(), StoreError> {
         if updates.is_empty() {
             return Ok(());
         }
         // A new tip may make a refused transaction valid: its inputs, its fee rate.
         self.mempool.clear_recent_rejects();
-        let before: HashSet<Txid> = self
-            .mempool
-            .entries_parent_first()
-            .map(|e| e.txid())
-            .collect();
+        if self.mempool_before.is_none() {
+            let before = self.mempool.entries_parent_first().map(|e| e.txid());
+            self.mempool_before = Some(before.collect());
+        }
         for update in updates {
             if update.is_reorg() {
                 self.follow_reorg(update, now).await?;
@@ -228,7 +269,7 @@ impl<S: ChainStore> Ledger<S> {
                 }
             }
         }
-        self.persist_difference(&before).await
+        Ok(())
     }
 
     /// After a reorg: everything that was pending or disconnected is offered back to the

@@ -36,11 +36,15 @@ pub mod indexer;
 pub mod launch;
 #[cfg(feature = "full")]
 pub mod ledger;
+#[cfg(feature = "full")]
+pub mod maintenance;
 pub mod mempool;
 #[cfg(feature = "full")]
 pub mod network;
 #[cfg(feature = "full")]
 pub mod node;
+#[cfg(feature = "full")]
+pub mod outage;
 pub mod primitives;
 #[cfg(feature = "full")]
 pub mod storage;

@@ -4,24 +4,31 @@
 //! transactions, read a cheap snapshot of the tip, and subscribe to [`NodeEvent`]s. After each
 //! change the node publishes events, refreshes the snapshot and metrics, and pokes the
 //! explorer indexer. It knows nothing of HTTP or libp2p.
+//!
+//! What it publishes (events, the snapshot, gossip announcements, a 2xx) is only ever what
+//! the database has committed: each write flushes before anything is published. After a
+//! storage error the ledger is dropped and reopened from the database by [`Node::recover`]
+//! (see [`crate::outage`]); meanwhile writes fail at once with `StoreError::Down`, reads
+//! that need the ledger too, and what the snapshot answers keeps working.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::sync::{Mutex, broadcast, watch};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify, broadcast, watch};
 
 use crate::chain::{ChainEvent, ChainUpdate};
 use crate::chainstate::{ChainError, SubmitOutcome};
 use crate::consensus::Network;
 use crate::indexer::IndexerHandle;
 use crate::ledger::{Ledger, TxSubmitError};
-use crate::mempool::{Accepted, BlockTemplate, MempoolError};
+use crate::mempool::{Accepted, BlockTemplate};
+use crate::outage::{self, LedgerSlot, StorageStatus};
 use crate::primitives::{
     Address, Block, BlockHash, CompactTarget, Height, IdentifiedTx, Transaction, Txid, Work,
 };
-use crate::storage::{ChainTip, MiningRecord, SqlStore};
+use crate::storage::{ChainTip, MiningRecord, SqlStore, StoreError};
 use crate::telemetry;
 
 /// Events buffered per subscriber before a slow one starts missing some.
@@ -205,7 +212,11 @@ pub struct Node {
     info: NodeInfo,
     started: Instant,
     store: SqlStore,
-    ledger: Mutex<Ledger<SqlStore>>,
+    ledger: Mutex<LedgerSlot>,
+    /// Whether the database is there, readable without the ledger's lock.
+    storage: watch::Sender<StorageStatus>,
+    /// Woken when the ledger is lost, to open it again.
+    lost: Notify,
     indexer: IndexerHandle,
     events: broadcast::Sender<NodeEvent>,
     snapshot: watch::Sender<Arc<ChainSnapshot>>,
@@ -231,7 +242,9 @@ impl Node {
             info,
             started: Instant::now(),
             store,
-            ledger: Mutex::new(ledger),
+            ledger: Mutex::new(LedgerSlot::Ready(ledger)),
+            storage: watch::Sender::new(StorageStatus::Up),
+            lost: Notify::new(),
             indexer,
             events,
             snapshot,
@@ -261,9 +274,79 @@ impl Node {
         &self.indexer
     }
 
-    /// The ledger, for reads that need the chain or the mempool (hold it briefly).
-    pub async fn ledger(&self) -> tokio::sync::MutexGuard<'_, Ledger<SqlStore>> {
-        self.ledger.lock().await
+    /// The ledger, for reads that need the chain or the mempool (hold it briefly); an
+    /// error while the database is lost.
+    pub async fn ledger(&self) -> Result<MappedMutexGuard<'_, Ledger<SqlStore>>, StoreError> {
+        MutexGuard::try_map(self.ledger.lock().await, |slot| slot.ready().ok())
+            .map_err(|mut slot| slot.ready().expect_err("the ledger is gone"))
+    }
+
+    /// Whether the database is there.
+    pub fn storage_status(&self) -> StorageStatus {
+        self.storage.borrow().clone()
+    }
+
+    /// Drops the ledger after a storage error (its memory may be ahead of the database)
+    /// and wakes [`Node::recover`]. Nothing it held was published.
+    async fn lose_ledger(&self, slot: &mut LedgerSlot, cause: String) {
+        tracing::error!(%cause, "lost the database: dropping the in-memory chain state until it can be reloaded");
+        if let Some(ledger) = slot.lose(cause.clone(), unix_now()) {
+            ledger.close().await;
+            metrics::counter!(telemetry::STORAGE_OUTAGES).increment(1);
+        }
+        if let LedgerSlot::Down(outage) = slot {
+            self.set_storage(StorageStatus::Down {
+                since: outage.since,
+                cause,
+            });
+        }
+        self.lost.notify_one();
+    }
+
+    fn set_storage(&self, status: StorageStatus) {
+        status.record();
+        self.storage.send_replace(status);
+    }
+
+    /// Runs for the node's life: whenever the ledger is lost, opens it again from the
+    /// database (with backoff), then publishes what the database holds beyond what was
+    /// published before (blocks committed whose acknowledgement was lost with the ledger).
+    pub async fn recover(self: Arc<Self>) {
+        loop {
+            self.lost.notified().await;
+            let outage = match &*self.ledger.lock().await {
+                LedgerSlot::Down(outage) => outage.clone(),
+                LedgerSlot::Ready(_) => continue,
+            };
+            let ledger = outage::reopen(&self.store, &outage, unix_now, |cause| {
+                self.set_storage(StorageStatus::Down {
+                    since: outage.since,
+                    cause,
+                });
+            })
+            .await;
+            self.install(ledger).await;
+        }
+    }
+
+    /// Puts a reopened ledger in place and publishes the tip change since the last
+    /// published tip.
+    async fn install(&self, mut ledger: Ledger<SqlStore>) {
+        let published = self.snapshot().tip.hash;
+        let catch_up = match ledger.chain().update_since(&published).await {
+            Ok(update) => update,
+            Err(error) => {
+                tracing::warn!(%error, "could not replay the tip change made during the outage");
+                None
+            }
+        };
+        let mut slot = self.ledger.lock().await;
+        self.publish(&ledger, catch_up.into_iter().collect());
+        self.refresh_snapshot(&ledger);
+        let _ = ledger.take_updates();
+        *slot = LedgerSlot::Ready(ledger);
+        self.set_storage(StorageStatus::Up);
+        tracing::info!(tip = %self.snapshot().tip.hash, "the database is back: chain state reloaded");
     }
 
     pub fn snapshot(&self) -> Arc<ChainSnapshot> {
@@ -281,7 +364,17 @@ impl Node {
 
     /// The chain as peers need to know it.
     pub async fn chain_status(&self) -> ChainStatus {
-        let ledger = self.ledger.lock().await;
+        let Ok(ledger) = self.ledger().await else {
+            // The committed tip, and no claim of a better header chain.
+            let snapshot = self.snapshot();
+            return ChainStatus {
+                genesis: self.info.network.params().genesis_hash(),
+                tip: snapshot.tip.hash,
+                height: snapshot.tip.height,
+                chain_work: snapshot.chain_work,
+                best_header_work: snapshot.chain_work,
+            };
+        };
         let chain = ledger.chain();
         let tip = chain.tip();
         ChainStatus {
@@ -301,22 +394,28 @@ impl Node {
         &self,
         headers: &[crate::primitives::BlockHeader],
     ) -> Result<crate::chainstate::HeadersOutcome, ChainError> {
-        self.ledger
-            .lock()
-            .await
-            .chain_mut()
-            .submit_headers(headers, unix_now())
-            .await
+        let mut slot = self.ledger.lock().await;
+        let ledger = slot.ready()?;
+        let result = ledger.chain_mut().submit_headers(headers, unix_now()).await;
+        if let Some(error) = storage_failure(&result) {
+            self.lose_ledger(&mut slot, error.to_string()).await;
+        }
+        result
     }
 
-    /// Bodies to fetch for the best header chain, oldest first.
+    /// Bodies to fetch for the best header chain, oldest first (none while the database
+    /// is lost).
     pub async fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
-        self.ledger.lock().await.chain().wanted_bodies(limit)
+        self.ledger()
+            .await
+            .map_or_else(|_| Vec::new(), |l| l.chain().wanted_bodies(limit))
     }
 
-    /// A locator of the best header chain.
+    /// A locator of the best header chain (empty while the database is lost).
     pub async fn header_locator(&self) -> Vec<BlockHash> {
-        self.ledger.lock().await.chain().header_locator()
+        self.ledger()
+            .await
+            .map_or_else(|_| Vec::new(), |l| l.chain().header_locator())
     }
 
     /// Main-chain headers after `locator` (at most `limit`), for a peer.
@@ -325,11 +424,9 @@ impl Node {
         locator: &[BlockHash],
         limit: usize,
     ) -> Vec<crate::primitives::BlockHeader> {
-        self.ledger
-            .lock()
+        self.ledger()
             .await
-            .chain()
-            .headers_after(locator, limit)
+            .map_or_else(|_| Vec::new(), |l| l.chain().headers_after(locator, limit))
     }
 
     /// Stored bodies of `hashes`, in order, canonically encoded (the unknown ones are
@@ -422,11 +519,17 @@ impl Node {
         let announced =
             matches!(origin, BlockOrigin::Miner { .. }).then(|| Arc::new(block.clone()));
         let (result, height) = {
-            let mut ledger = self.ledger.lock().await;
+            let mut slot = self.ledger.lock().await;
+            let ledger = slot.ready()?;
+            // `submit_block` flushes: what is published below is committed.
             let result = ledger.submit_block(block, unix_now()).await;
+            if let Some(error) = storage_failure(&result) {
+                self.lose_ledger(&mut slot, error.to_string()).await;
+                return result;
+            }
             let updates = ledger.take_updates();
-            self.publish(&ledger, updates);
-            self.announce_readded(&mut ledger);
+            self.publish(ledger, updates);
+            self.announce_readded(ledger);
             let height = ledger.chain().index().get(&hash).map(|e| e.height);
             (result, height)
         };
@@ -449,36 +552,63 @@ impl Node {
         result
     }
 
-    /// Submits a run of blocks from a peer (a sync) without waiting for their commits, so
-    /// that checking the next batch overlaps committing this one; `last` says the run ends
-    /// here and waits for every commit. Returns each block's outcome (a commit that failed
-    /// shows up as an error of a later block, or of the last).
+    /// Submits a run of blocks from a peer (a sync): checking each overlaps committing the
+    /// one before, and the run is flushed before anything of it is published. Returns each
+    /// block's outcome; when the database fails, every block not refused by a rule is
+    /// reported as that storage error (not acknowledged, so fetched again later).
     pub async fn submit_blocks(
         &self,
         blocks: Vec<Block>,
-        last: bool,
     ) -> Vec<Result<SubmitOutcome, ChainError>> {
-        let mut ledger = self.ledger.lock().await;
-        let mut results = Vec::with_capacity(blocks.len());
-        for block in blocks {
-            let result = ledger.submit_block_pipelined(block, unix_now()).await;
-            self.count_block(&result, BlockOrigin::Network);
-            results.push(result);
-            let updates = ledger.take_updates();
-            self.publish(&ledger, updates);
-            self.announce_readded(&mut ledger);
-        }
-        if last {
-            match ledger.flush().await {
-                // The index follows committed blocks only: the pokes of `publish` above may
-                // have come before these were committed, so poke once more now they are.
-                Ok(()) => self.indexer.poke(),
-                Err(error) => {
-                    tracing::error!(%error, "committing a run of blocks failed");
-                    results.push(Err(error));
-                }
+        let mut slot = self.ledger.lock().await;
+        let ledger = match slot.ready() {
+            Ok(ledger) => ledger,
+            Err(_) => {
+                return blocks
+                    .iter()
+                    .map(|_| {
+                        Err(ChainError::Store(
+                            slot.ready().expect_err("the ledger is gone"),
+                        ))
+                    })
+                    .collect();
             }
+        };
+        let mut results = Vec::with_capacity(blocks.len());
+        let mut updates = Vec::new();
+        let mut failure = None;
+        for block in blocks {
+            if failure.is_some() {
+                results.push(Ok(SubmitOutcome::AlreadyKnown));
+                continue;
+            }
+            let result = ledger.submit_block_pipelined(block, unix_now()).await;
+            updates.extend(ledger.take_updates());
+            if let Some(error) = storage_failure(&result) {
+                failure = Some(error.to_string());
+            }
+            results.push(result);
         }
+        if failure.is_none()
+            && let Err(error) = ledger.flush().await
+        {
+            failure = Some(error.to_string());
+        }
+        if let Some(cause) = failure {
+            self.lose_ledger(&mut slot, cause.clone()).await;
+            return results
+                .into_iter()
+                .map(|r| match r {
+                    Err(e) if e.reason().is_some() => Err(e),
+                    _ => Err(ChainError::Store(StoreError::Database(cause.clone()))),
+                })
+                .collect();
+        }
+        for result in &results {
+            self.count_block(result, BlockOrigin::Network);
+        }
+        self.publish(ledger, updates);
+        self.announce_readded(ledger);
         results
     }
 
@@ -490,7 +620,8 @@ impl Node {
     ) -> Result<Accepted, TxSubmitError> {
         // Hashed before the lock: a refused copy then costs the lock a filter look-up.
         let tx = IdentifiedTx::new(tx);
-        let mut ledger = self.ledger.lock().await;
+        let mut slot = self.ledger.lock().await;
+        let ledger = slot.ready()?;
         let result = ledger.submit_transaction(&tx, unix_now()).await;
         match &result {
             Ok(accepted) => {
@@ -508,12 +639,14 @@ impl Node {
                     tx: shared,
                 };
                 let _ = self.events.send(event);
-                self.refresh_snapshot(&ledger);
+                self.refresh_snapshot(ledger);
             }
             Err(TxSubmitError::Rejected(error)) => {
                 metrics::counter!(telemetry::TXS_REJECTED, "reason" => error.code()).increment(1);
             }
-            Err(TxSubmitError::Store(_)) => {}
+            Err(TxSubmitError::Store(error)) => {
+                self.lose_ledger(&mut slot, error.to_string()).await
+            }
         }
         result
     }
@@ -522,14 +655,14 @@ impl Node {
     pub async fn issue_template(
         &self,
         payout: &Address,
-    ) -> Result<(u64, BlockTemplate), MempoolError> {
+    ) -> Result<(u64, BlockTemplate), TxSubmitError> {
         let id = {
             let (counter, _, _) = &mut *self.templates.lock().expect("not poisoned");
             *counter += 1;
             *counter
         };
         let template = {
-            let ledger = self.ledger.lock().await;
+            let ledger = self.ledger().await?;
             ledger.template(
                 payout,
                 unix_now(),
@@ -567,20 +700,27 @@ impl Node {
 
     /// Drops mempool entries past their expiry.
     pub async fn expire_mempool(&self) {
-        let mut ledger = self.ledger.lock().await;
+        let mut slot = self.ledger.lock().await;
+        let Ok(ledger) = slot.ready() else {
+            return;
+        };
         match ledger.expire_mempool(unix_now()).await {
             Ok(expired) if !expired.is_empty() => {
                 tracing::info!(count = expired.len(), "expired mempool transactions");
-                self.refresh_snapshot(&ledger);
+                self.refresh_snapshot(ledger);
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "mempool expiry failed"),
+            Err(error) => self.lose_ledger(&mut slot, error.to_string()).await,
         }
     }
 
-    /// Commits whatever is pending (for shutdown).
+    /// Commits whatever is pending (for shutdown); nothing to do while the database is lost.
     pub async fn flush(&self) -> Result<(), ChainError> {
-        self.ledger.lock().await.flush().await
+        let mut slot = self.ledger.lock().await;
+        match slot.ready() {
+            Ok(ledger) => ledger.flush().await,
+            Err(_) => Ok(()),
+        }
     }
 
     fn count_block(&self, result: &Result<SubmitOutcome, ChainError>, origin: BlockOrigin) {
@@ -725,5 +865,14 @@ fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
         median_time_past: info.median_time_past,
         mempool_count: ledger.mempool().len(),
         mempool_bytes: ledger.mempool().total_bytes(),
+    }
+}
+
+/// The error of `result` if it is the database's, not a rule's: such an error loses the
+/// ledger.
+fn storage_failure<T>(result: &Result<T, ChainError>) -> Option<&ChainError> {
+    match result {
+        Err(error @ (ChainError::Store(_) | ChainError::Inconsistent(_))) => Some(error),
+        _ => None,
     }
 }

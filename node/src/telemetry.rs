@@ -24,6 +24,9 @@ pub const SYNC_BLOCKS: &str = "chaincore_sync_blocks_total";
 pub const GOSSIP_MESSAGES: &str = "chaincore_gossip_messages_total";
 pub const PEER_PENALTIES: &str = "chaincore_peer_penalties_total";
 pub const PEER_BANS: &str = "chaincore_peer_bans_total";
+pub const STORAGE_UP: &str = "chaincore_storage_up";
+pub const STORAGE_DOWN_SINCE: &str = "chaincore_storage_down_since_seconds";
+pub const STORAGE_OUTAGES: &str = "chaincore_storage_outages_total";
 
 /// Installs the tracing subscriber. Call once, first thing.
 pub fn init_logging(format: LogFormat) {
@@ -69,5 +72,16 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_counter!(PEER_PENALTIES, "misbehaviour charged to peers, by offence");
     metrics::describe_counter!(PEER_BANS, "peers banned");
+    metrics::describe_gauge!(
+        STORAGE_UP,
+        "1 while the database takes writes, 0 while it is lost"
+    );
+    metrics::describe_gauge!(
+        STORAGE_DOWN_SINCE,
+        "Unix time the database was lost (0 while it is up)"
+    );
+    metrics::describe_counter!(STORAGE_OUTAGES, "times the database was lost");
+    metrics::gauge!(STORAGE_UP).set(1.0);
+    metrics::gauge!(STORAGE_DOWN_SINCE).set(0.0);
     Ok(handle)
 }

@@ -364,7 +364,80 @@ async fn a_database_keyed_by_hash_is_rebuilt_with_every_block(backend: Backend) 
     common::checks::assert_consistent(&store, &format!("{backend:?}, rebuilt")).await;
 }
 
+/// The database the outage left behind (a block row whose parent row is missing, a
+/// coin lost from the UTXO set): `--check` names both, `--repair` rebuilds the chain state
+/// from the stored blocks onto the same tip and UTXO set, and the node opens it again.
+async fn a_damaged_database_is_reported_and_repaired(backend: Backend) {
+    use chaincore::maintenance::{check, repair};
+    use sea_orm::ConnectionTrait;
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (chain, _) = chain_with_a_spend();
+    let good_tip = {
+        let (mut state, _) = ChainState::open(open(&db).await, &DEV, NOW).await.unwrap();
+        for block in &chain.blocks()[1..] {
+            state.submit_block(block.clone(), NOW).await.unwrap();
+        }
+        state.flush().await.unwrap();
+        *state.tip()
+    };
+    assert!(
+        check(&open(&db).await, &DEV)
+            .await
+            .unwrap()
+            .problems
+            .is_empty(),
+        "healthy first"
+    );
+
+    let connection = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+    let parent = chain.blocks()[3].block_hash();
+    for statement in [
+        format!("DELETE FROM blocks WHERE hash = {}", bytes_literal(backend, parent.as_bytes())),
+        "DELETE FROM utxos WHERE outpoint IN (SELECT outpoint FROM utxos ORDER BY outpoint LIMIT 1)".to_owned(),
+    ] {
+        connection.execute_unprepared(&statement).await.unwrap();
+    }
+    connection.close().await.unwrap();
+    let opened = ChainState::open(open(&db).await, &DEV, NOW).await;
+    assert!(opened.is_err(), "the damaged database does not open");
+    let report = check(&open(&db).await, &DEV).await.unwrap();
+    let problems = report.problems.join("\n");
+    assert!(
+        problems.contains("do not descend from genesis"),
+        "{problems}"
+    );
+    assert!(problems.contains("UTXO set"), "{problems}");
+
+    // Blocks 4.. lost their ancestry with block 3's row: they are dropped, and the repaired
+    // chain ends at block 2; the blocks come back as they would from a peer.
+    let (_, height) = repair(open(&db).await, &DEV, NOW).await.unwrap();
+    assert_eq!(height, Height::new(2));
+    let report = check(&open(&db).await, &DEV).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let (mut state, _) = ChainState::open(open(&db).await, &DEV, NOW).await.unwrap();
+    for block in &chain.blocks()[3..] {
+        state.submit_block(block.clone(), NOW).await.unwrap();
+    }
+    state.flush().await.unwrap();
+    assert_eq!(
+        *state.tip(),
+        good_tip,
+        "the same tip and UTXO set as before the damage"
+    );
+    common::checks::assert_consistent(state.store(), &format!("{backend:?}, repaired")).await;
+}
+
+fn bytes_literal(backend: Backend, bytes: &[u8]) -> String {
+    match backend {
+        Backend::Sqlite => format!("X'{}'", hex::encode(bytes)),
+        Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(bytes)),
+    }
+}
+
 on_both_backends!(
+    a_damaged_database_is_reported_and_repaired,
     a_database_keyed_by_hash_is_rebuilt_with_every_block,
     an_empty_database_gets_genesis_as_its_whole_chain,
     connect_then_disconnect_restores_the_utxo_set_and_balances,

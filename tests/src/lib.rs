@@ -10,6 +10,7 @@
 //! - [`netns`], [`partition`]: network namespaces on a bridge, links cut and healed, and a
 //!   network of nodes in them for partition scenarios (root only).
 //! - [`peer`]: a bare libp2p peer speaking ChainCore's protocols, for misbehaving on purpose.
+//! - [`pgserver`]: a private PostgreSQL server to stop and start under a node.
 //! - [`db`]: fresh test databases (shared with the node crate's tests).
 
 #[path = "../../node/tests/common/db.rs"]
@@ -21,6 +22,7 @@ pub mod netns;
 pub mod node;
 pub mod partition;
 pub mod peer;
+pub mod pgserver;
 pub mod tools;
 pub mod wallet;
 

@@ -77,7 +77,7 @@ pub(super) async fn balance(
 
 /// What the mempool would add to (or take from) `address`, in signed base units.
 async fn pending_change(state: &AppState, address: &Address) -> ApiResult<i64> {
-    let ledger = state.node.ledger().await;
+    let ledger = state.node.ledger().await?;
     let pool = ledger.mempool();
     if pool.is_empty() {
         return Ok(0);
@@ -256,7 +256,7 @@ pub(super) async fn transactions(
         .address_history(&address, cursor, u64::from(limit))
         .await?;
     let (tip, hashes): (Height, Vec<_>) = {
-        let ledger = state.node.ledger().await;
+        let ledger = state.node.ledger().await?;
         let chain = ledger.chain();
         (
             chain.tip().height,

@@ -26,7 +26,7 @@ const MAX_TREE_HEIGHTS: u32 = 200;
 async fn summaries(state: &AppState, hashes: &[BlockHash]) -> ApiResult<Vec<BlockSummary>> {
     let node = &state.node;
     let facts = node.store().body_facts(hashes).await?;
-    let ledger = node.ledger().await;
+    let ledger = node.ledger().await?;
     let chain = ledger.chain();
     let tip = chain.tip().height;
     let params = chain.params();
@@ -46,12 +46,15 @@ async fn summaries(state: &AppState, hashes: &[BlockHash]) -> ApiResult<Vec<Bloc
 }
 
 /// Main-chain hashes at `heights` that exist.
-async fn main_hashes(state: &AppState, heights: impl Iterator<Item = u32>) -> Vec<BlockHash> {
-    let ledger = state.node.ledger().await;
+async fn main_hashes(
+    state: &AppState,
+    heights: impl Iterator<Item = u32>,
+) -> ApiResult<Vec<BlockHash>> {
+    let ledger = state.node.ledger().await?;
     let active = ledger.chain().active();
-    heights
+    Ok(heights
         .map_while(|h| active.hash_at(Height::new(h)))
-        .collect()
+        .collect())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -77,7 +80,7 @@ pub(super) async fn blockchain(
     let limit = page_size(page.limit, 20, MAX_BLOCKS)?;
     let start = page.start.unwrap_or(0);
     let length = state.node.snapshot().tip.height.get() + 1;
-    let hashes = main_hashes(&state, start..start.saturating_add(limit)).await;
+    let hashes = main_hashes(&state, start..start.saturating_add(limit)).await?;
     let next = start.checked_add(limit).filter(|n| *n < length);
     Ok(Json(BlockPage {
         blocks: summaries(&state, &hashes).await?,
@@ -113,7 +116,7 @@ pub(super) async fn blocks_range(
             format!("at most {MAX_BLOCKS} blocks per request"),
         ));
     }
-    let hashes = main_hashes(&state, range.start..=range.end).await;
+    let hashes = main_hashes(&state, range.start..=range.end).await?;
     Ok(Json(BlockList {
         blocks: summaries(&state, &hashes).await?,
     }))
@@ -132,7 +135,7 @@ pub(super) async fn blocks_recent(
 ) -> ApiResult<Json<BlockList>> {
     let limit = page_size(recent.limit, 10, MAX_BLOCKS)?;
     let tip = state.node.snapshot().tip.height.get();
-    let hashes = main_hashes(&state, (tip.saturating_sub(limit - 1)..=tip).rev()).await;
+    let hashes = main_hashes(&state, (tip.saturating_sub(limit - 1)..=tip).rev()).await?;
     Ok(Json(BlockList {
         blocks: summaries(&state, &hashes).await?,
     }))
@@ -154,7 +157,7 @@ pub(super) async fn block_at_height(
     Path(height): Path<String>,
 ) -> ApiResult<String> {
     let height = parse_height(&height)?;
-    let hash = state.node.ledger().await.chain().active().hash_at(height);
+    let hash = state.node.ledger().await?.chain().active().hash_at(height);
     hash.map(|h| h.to_string())
         .ok_or_else(|| ApiError::NotFound(format!("block at height {height}")))
 }
@@ -168,7 +171,14 @@ pub(super) struct BlockView {
 
 /// The body of an indexed block.
 async fn body(state: &AppState, hash: &BlockHash) -> ApiResult<(IndexEntry, Block)> {
-    let entry = state.node.ledger().await.chain().index().get(hash).copied();
+    let entry = state
+        .node
+        .ledger()
+        .await?
+        .chain()
+        .index()
+        .get(hash)
+        .copied();
     let entry = entry.ok_or_else(|| ApiError::NotFound(format!("block {hash}")))?;
     let block = state.node.store().block(hash).await?;
     let block = block.ok_or_else(|| ApiError::NotFound(format!("the body of block {hash}")))?;
@@ -199,7 +209,7 @@ pub(super) async fn block_txs(
     let hash = parse_block_hash(&hash)?;
     let (entry, block) = body(&state, &hash).await?;
     let (on_main, tip) = {
-        let ledger = state.node.ledger().await;
+        let ledger = state.node.ledger().await?;
         (
             ledger.chain().active().contains(&entry),
             ledger.chain().tip().height,
@@ -300,7 +310,7 @@ pub(super) async fn blocks_tree(
         ));
     }
     let mut entries: Vec<(IndexEntry, bool)> = {
-        let ledger = state.node.ledger().await;
+        let ledger = state.node.ledger().await?;
         let chain = ledger.chain();
         chain
             .index()
@@ -346,8 +356,10 @@ pub(super) struct ChainTipView {
 }
 
 #[utoipa::path(get, path = "/chain/tips", tag = "blocks", responses((status = 200, body = Vec<ChainTipView>)))]
-pub(super) async fn chain_tips(State(state): State<AppState>) -> Json<Vec<ChainTipView>> {
-    let ledger = state.node.ledger().await;
+pub(super) async fn chain_tips(
+    State(state): State<AppState>,
+) -> ApiResult<Json<Vec<ChainTipView>>> {
+    let ledger = state.node.ledger().await?;
     let chain = ledger.chain();
     let index = chain.index();
     let parents: HashSet<BlockHash> = index.entries().map(|e| e.header.prev_blockhash).collect();
@@ -377,5 +389,5 @@ pub(super) async fn chain_tips(State(state): State<AppState>) -> Json<Vec<ChainT
         })
         .collect();
     tips.sort_by(|a, b| b.height.cmp(&a.height).then_with(|| a.hash.cmp(&b.hash)));
-    Json(tips)
+    Ok(Json(tips))
 }

@@ -56,15 +56,7 @@ pub(super) async fn mine_block(
     ApiJson(request): ApiJson<MineRequest>,
 ) -> ApiResult<Json<TemplateView>> {
     let payout = parse_address(&request.miner_address)?;
-    let (id, template) =
-        state
-            .node
-            .issue_template(&payout)
-            .await
-            .map_err(|e| ApiError::Rejected {
-                reason: e.code(),
-                message: e.to_string(),
-            })?;
+    let (id, template) = state.node.issue_template(&payout).await?;
     let block = template.block();
     let branch = merkle_branch(&block.wtxids(), 0).expect("a block has a coinbase");
     let params = state.node.info().network.params();
@@ -181,7 +173,7 @@ pub(super) async fn submit_block(
     let height = state
         .node
         .ledger()
-        .await
+        .await?
         .chain()
         .index()
         .get(&hash)

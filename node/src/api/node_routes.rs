@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiResult;
 use super::views::{Coins, difficulty};
+use crate::outage::StorageStatus;
 
 /// `GET /status`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,16 +77,50 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct HealthView {
+    /// `ok`, or `degraded` while the database is lost.
     status: &'static str,
+    /// The committed tip's height.
     height: u32,
+    /// `up`, or `down` while the database is lost (writes then get 503).
+    storage: &'static str,
+    /// Since when (Unix seconds) the database has been lost, and the last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_down_since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_error: Option<String>,
 }
 
-#[utoipa::path(get, path = "/health", tag = "node", responses((status = 200, body = HealthView)))]
-pub(super) async fn health(State(state): State<AppState>) -> Json<HealthView> {
-    Json(HealthView {
-        status: "ok",
-        height: state.node.snapshot().tip.height.get(),
-    })
+/// `GET /health`: 200 while the node can take writes, 503 (same body) while its database
+/// is lost.
+#[utoipa::path(get, path = "/health", tag = "node", responses(
+    (status = 200, body = HealthView),
+    (status = 503, body = HealthView, description = "the database is lost"),
+))]
+pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthView>) {
+    let height = state.node.snapshot().tip.height.get();
+    let (code, view) = match state.node.storage_status() {
+        StorageStatus::Up => (
+            StatusCode::OK,
+            HealthView {
+                status: "ok",
+                height,
+                storage: "up",
+                storage_down_since: None,
+                storage_error: None,
+            },
+        ),
+        StorageStatus::Down { since, cause } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            HealthView {
+                status: "degraded",
+                height,
+                storage: "down",
+                storage_down_since: Some(since),
+                storage_error: Some(cause),
+            },
+        ),
+    };
+    (code, Json(view))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,7 +161,7 @@ pub(super) async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats
     let node = &state.node;
     let snap = node.snapshot();
     let (interval, hashrate, recent) = {
-        let ledger = node.ledger().await;
+        let ledger = node.ledger().await?;
         let chain = ledger.chain();
         let tip = chain
             .index()

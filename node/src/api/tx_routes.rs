@@ -24,13 +24,13 @@ async fn find(state: &AppState, txid: &Txid) -> ApiResult<TxView> {
     let pending = state
         .node
         .ledger()
-        .await
+        .await?
         .mempool()
         .get(txid)
         .map(|e| e.tx().clone());
     if let Some(tx) = pending {
         let outpoints: Vec<OutPoint> = tx.inputs.iter().map(|i| i.previous_output).collect();
-        let coins = state.node.ledger().await.chain().coins(&outpoints).await?;
+        let coins = state.node.ledger().await?.chain().coins(&outpoints).await?;
         let known: Vec<_> = outpoints
             .iter()
             .map(|o| coins.get(o).map(|c| (c.output.address(), c.output.value)))
@@ -46,7 +46,7 @@ async fn find(state: &AppState, txid: &Txid) -> ApiResult<TxView> {
         .and_then(|p| block.transactions.get(p));
     let tx = tx.ok_or_else(|| ApiError::NotFound(format!("transaction {txid}")))?;
     let (entry, on_main, tip) = {
-        let ledger = state.node.ledger().await;
+        let ledger = state.node.ledger().await?;
         let chain = ledger.chain();
         let entry = chain.index().get(&location.block_hash).copied();
         let entry = entry.ok_or_else(|| ApiError::NotFound(format!("transaction {txid}")))?;
@@ -142,8 +142,8 @@ pub(super) struct PoolView {
 const POOL_LISTED: usize = 1_000;
 
 #[utoipa::path(get, path = "/transaction_pool", tag = "transactions", responses((status = 200, body = PoolView)))]
-pub(super) async fn transaction_pool(State(state): State<AppState>) -> Json<PoolView> {
-    let ledger = state.node.ledger().await;
+pub(super) async fn transaction_pool(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
+    let ledger = state.node.ledger().await?;
     let pool = ledger.mempool();
     let transactions = pool
         .entries_by_fee_rate()
@@ -158,11 +158,11 @@ pub(super) async fn transaction_pool(State(state): State<AppState>) -> Json<Pool
             transaction: TxView::new(e.tx(), &[], TxStatus::default()),
         })
         .collect();
-    Json(PoolView {
+    Ok(Json(PoolView {
         count: pool.len(),
         bytes: pool.total_bytes(),
         transactions,
-    })
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -175,17 +175,17 @@ pub(super) struct MempoolSummary {
 }
 
 #[utoipa::path(get, path = "/mempool", tag = "transactions", responses((status = 200, body = MempoolSummary)))]
-pub(super) async fn mempool(State(state): State<AppState>) -> Json<MempoolSummary> {
-    let ledger = state.node.ledger().await;
+pub(super) async fn mempool(State(state): State<AppState>) -> ApiResult<Json<MempoolSummary>> {
+    let ledger = state.node.ledger().await?;
     let pool = ledger.mempool();
     let total =
         Amount::checked_sum(pool.entries_by_fee_rate().map(|e| e.fee())).unwrap_or(Amount::MAX);
-    Json(MempoolSummary {
+    Ok(Json(MempoolSummary {
         count: pool.len(),
         bytes: pool.total_bytes(),
         total_fee: Coins(total),
         total_fee_units: total.units(),
-    })
+    }))
 }
 
 /// An input as a client writes it.

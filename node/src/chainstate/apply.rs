@@ -37,6 +37,12 @@ impl<S: ChainStore> ChainState<S> {
         now: u64,
     ) -> Result<Result<ChainUpdate, PlanFailure>, ChainError> {
         if !plan.disconnect.is_empty() {
+            tracing::info!(
+                depth = plan.disconnect.len(),
+                connect = plan.connect.len(),
+                fork_point = %plan.fork_point,
+                "reorganising"
+            );
             // Undo data of blocks still committing is not readable yet.
             self.flush().await?;
         }
@@ -88,6 +94,8 @@ impl<S: ChainStore> ChainState<S> {
             done: done_tx,
         };
         if !self.writer.send(job).await {
+            // It stopped on a failed transaction: that job's error is the one to report.
+            self.flush().await?;
             return Err(ChainError::Inconsistent(
                 "the database writer stopped".into(),
             ));

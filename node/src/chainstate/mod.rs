@@ -38,13 +38,30 @@
 //! [`ChainState::open`] resumes the interrupted work.
 //!
 //! It holds no lock: the node serializes calls (one `&mut self`). [`ChainState::flush`] waits
-//! until everything accepted so far is committed; the node calls it before it answers a
-//! client. It must not judge peers: it says what a block is, the network decides what that
-//! costs the sender.
+//! until everything accepted so far is committed. It must not judge peers: it says what a
+//! block is, the network decides what that costs the sender.
+//!
+//! # Memory never ahead of the database
+//!
+//! **The chain state anyone else sees never runs ahead of what is committed, and nothing is
+//! acknowledged (a 2xx, a gossip Accept, an event, a mempool entry) before its commit.**
+//! Inside, the memory does move first (the index, the active chain and the tip change as a
+//! plan is handed to the writer, so block N+1 is checked while N commits), which the rule
+//! allows only because of two others:
+//!
+//! 1. Nothing is shown between a change and its commit: every caller flushes before it
+//!    releases the node's lock, publishes or answers (`node::Node`).
+//! 2. Any storage error ends this value: the writer stops at its first failed transaction,
+//!    and the caller [`ChainState::close`]s the chain state and opens it again from the
+//!    database once the database answers (crash-only, as after a restart; `outage`). No
+//!    code tries to undo memory step by step.
+//!
+//! `docs/storage-faults.md` is the long form, with the tests that show it.
 
 mod accept;
 mod apply;
 mod open;
+mod replay;
 mod tip;
 mod writer;
 
@@ -179,8 +196,29 @@ impl<S: ChainStore> ChainState<S> {
             .is_some_and(|entry| self.active.contains(entry))
     }
 
+    /// Drops the chain state once its writer has stopped: after this returns, nothing it
+    /// started writes to the database, so it can be opened again from what was committed.
+    pub async fn close(self) {
+        let Self {
+            writer, in_flight, ..
+        } = self;
+        drop(in_flight);
+        writer.stop().await;
+    }
+
+    /// Writes the committed tip row again, as a transaction of its own: whether the
+    /// database takes writes now (a reachable but full or read-only database does not).
+    pub async fn probe_write(&mut self) -> Result<(), ChainError> {
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        txn.set_tip(&self.tip).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Waits until every tip change made so far is committed. An error here means the
-    /// database refused a write: the node cannot go on.
+    /// database refused a write: this chain state is then ahead of the database and must be
+    /// closed and opened again (see the module doc).
     pub async fn flush(&mut self) -> Result<(), ChainError> {
         while let Some(job) = self.in_flight.pop_front() {
             wait_committed(job).await?;

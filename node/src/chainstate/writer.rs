@@ -15,6 +15,11 @@
 //!
 //! The writer's transactions only write (never read first), so on SQLite they take the write
 //! lock at their first statement and other writers simply wait their turn.
+//!
+//! The first failed transaction stops the writer: every later job was planned on top of the
+//! one that failed, so writing it would put the database on a chain that does not exist. The
+//! jobs still queued are dropped (their senders see the writer gone) and the chain state that
+//! owns the writer must be dropped and reopened from the database (see [`super`]).
 
 use std::sync::Arc;
 
@@ -42,17 +47,26 @@ pub(super) struct WriteJob {
 }
 
 /// The handle that queues jobs for the writer task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Writer {
     jobs: mpsc::Sender<WriteJob>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Writer {
     /// Starts the writer task on the current Tokio runtime.
     pub(super) fn spawn<S: ChainStore>(store: S) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue));
-        Self { jobs }
+        let task = tokio::spawn(run(store, queue));
+        Self { jobs, task }
+    }
+
+    /// Stops taking jobs and waits until the task has written those queued (each was
+    /// planned on the one before; the first failure stops the rest): afterwards nothing of
+    /// this writer touches the database.
+    pub(super) async fn stop(self) {
+        drop(self.jobs);
+        let _ = self.task.await;
     }
 
     /// Queues `job`; `false` if the writer has stopped.
@@ -67,17 +81,21 @@ async fn run<S: ChainStore>(store: S, mut queue: mpsc::Receiver<WriteJob>) {
         while let Ok(job) = queue.try_recv() {
             group.push(job);
         }
-        if group.len() == 1 {
+        let written = if group.len() == 1 {
             let job = group.pop().expect("one job");
-            write_one(&store, job).await;
+            write_one(&store, job).await
         } else {
-            write_group(&store, group).await;
+            write_group(&store, group).await
+        };
+        if !written {
+            tracing::error!("the database writer stopped after a failed transaction");
+            return;
         }
     }
 }
 
-/// The idle case: write first, then wait for the verdict.
-async fn write_one<S: ChainStore>(store: &S, job: WriteJob) {
+/// The idle case: write first, then wait for the verdict. `false` if the database failed.
+async fn write_one<S: ChainStore>(store: &S, job: WriteJob) -> bool {
     let WriteJob {
         new_block,
         diff,
@@ -96,11 +114,12 @@ async fn write_one<S: ChainStore>(store: &S, job: WriteJob) {
         }
     }
     .await;
-    report(done, result);
+    report(done, result)
 }
 
 /// The backlog case: every verdict first, then the accepted jobs as one transaction.
-async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) {
+/// `false` if the database failed.
+async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) -> bool {
     let mut accepted = Vec::with_capacity(group.len());
     for job in group {
         let WriteJob {
@@ -117,7 +136,7 @@ async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) {
         }
     }
     let Some((_, _, tip, _)) = accepted.last() else {
-        return;
+        return true;
     };
     let mut diff = ChainDiff::new();
     for (_, job_diff, _, _) in &accepted {
@@ -139,6 +158,7 @@ async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) {
     for (_, _, _, done) in accepted {
         report(done, clone_result(&result));
     }
+    result.is_ok()
 }
 
 async fn write<'a, T: StoreTxn>(
@@ -154,11 +174,17 @@ async fn write<'a, T: StoreTxn>(
     txn.set_tip(tip).await
 }
 
-fn report(done: oneshot::Sender<Result<bool, StoreError>>, result: Result<bool, StoreError>) {
+/// Tells the chain state how a job ended; `false` if the database failed.
+fn report(
+    done: oneshot::Sender<Result<bool, StoreError>>,
+    result: Result<bool, StoreError>,
+) -> bool {
+    let ok = result.is_ok();
     if let Err(error) = &result {
         tracing::error!(%error, "the chain's database transaction failed");
     }
     let _ = done.send(result);
+    ok
 }
 
 fn clone_result(result: &Result<bool, StoreError>) -> Result<bool, StoreError> {

@@ -35,6 +35,9 @@ pub enum StoreError {
     Corrupt { table: &'static str, detail: String },
     #[error("the database holds the {found} chain, not {expected}")]
     WrongNetwork { expected: Network, found: String },
+    /// The node lost its database and has not got it back yet: nothing was tried.
+    #[error("the database is unavailable (since {since}, Unix time): {cause}")]
+    Down { since: u64, cause: String },
 }
 
 /// The tip and the UTXO-set totals, as committed with the last change.

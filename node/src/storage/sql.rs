@@ -90,6 +90,9 @@ impl BlockHeights {
     }
 }
 
+/// How long a statement waits for a connection before the database counts as lost.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The key of a block row.
 pub(super) type BlockKey = (Height, BlockHash);
 
@@ -110,11 +113,52 @@ pub(super) fn blocks_with(keys: &[BlockKey]) -> Condition {
 pub(super) const KEYS_PER_STATEMENT: usize = 250;
 
 impl SqlStore {
+    /// Forgets the chain state derived from the stored blocks, in one transaction: the UTXO
+    /// set, balances, undo data, the explorer index, the main chain and the tip; `valid`
+    /// blocks become `data` (to be validated again), and rows in `orphaned` (index rows whose
+    /// ancestry does not reach genesis) are deleted. Bodies, headers, `invalid` marks, the
+    /// mempool and the node tables are kept. For `chaincore-node --repair` only, with no
+    /// node running on the database (the block-height map of other stores would go stale).
+    pub async fn reset_chain_state(
+        &self,
+        orphaned: &[(Height, BlockHash)],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        for table in [
+            "utxos",
+            "address_balances",
+            "block_undo",
+            "transactions",
+            "address_txs",
+            "explorer_index",
+            "chain_state",
+        ] {
+            txn.execute_unprepared(&format!("DELETE FROM {table}"))
+                .await?;
+        }
+        txn.execute_unprepared(
+            "UPDATE blocks SET main_chain = FALSE, status = CASE WHEN status = 'valid' \
+             THEN 'data' ELSE status END",
+        )
+        .await?;
+        for chunk in orphaned.chunks(KEYS_PER_STATEMENT) {
+            blocks::Entity::delete_many()
+                .filter(blocks_with(chunk))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://user@host/db`), brings the
     /// schema up to date, and checks the database belongs to `network`.
     pub async fn open(url: &str, network: Network) -> Result<Self, StoreError> {
         let mut options = pool_options(url);
-        options.acquire_timeout(Duration::from_secs(30));
+        // A lost database must not hold the chain's writer (and everyone queued behind it)
+        // for long: sqlx retries a refused connection until this timeout, then the node
+        // drops its chain state and retries in the background (see `outage`).
+        options.acquire_timeout(ACQUIRE_TIMEOUT);
         if url.starts_with("sqlite:") {
             // WAL: readers never block the writer; NORMAL sync is safe against process crashes.
             options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
@@ -291,7 +335,16 @@ impl ChainStore for SqlStore {
             .into_tuple()
             .all(&self.db)
             .await?;
-        rows.into_iter().map(index_entry_from).collect()
+        let entries: Vec<IndexEntry> = rows
+            .into_iter()
+            .map(index_entry_from)
+            .collect::<Result<_, _>>()?;
+        // A commit whose answer was lost (the connection dropped during COMMIT) may have
+        // written rows this map never heard of: the chain state reloads the index after
+        // any storage error, and the map learns them here.
+        self.heights
+            .extend(entries.iter().map(|e| (e.hash, e.height)).collect());
+        Ok(entries)
     }
 
     async fn main_chain(&self) -> Result<Vec<BlockHash>, StoreError> {

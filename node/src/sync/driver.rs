@@ -26,6 +26,7 @@ use crate::chainstate::HeadersOutcome;
 use crate::network::protocol::{MAX_HEADERS, Request, Response};
 use crate::network::{NetworkHandle, Offence, SyncEvent, local_status, verdict};
 use crate::node::Node;
+use crate::outage::StorageStatus;
 use crate::primitives::{Block, BlockHash, BlockHeader, Work, decode};
 use crate::telemetry;
 
@@ -152,6 +153,11 @@ impl Driver {
     /// Asks for headers and bodies where the manager says to.
     async fn progress(&mut self, force: Option<PeerId>) {
         if self.manager.peer_count() == 0 {
+            return;
+        }
+        if self.node.storage_status() != StorageStatus::Up {
+            // Nothing fetched now could be stored; the bodies are asked for again once
+            // the database is back.
             return;
         }
         let status = self.node.chain_status().await;
@@ -398,9 +404,7 @@ impl Driver {
         }
         let count = blocks.len();
         metrics::counter!(telemetry::SYNC_BLOCKS).increment(count as u64);
-        // More bodies on the way: let this batch commit while the next is checked.
-        let last = self.manager.blocks_in_flight() == 0;
-        let results = self.node.submit_blocks(blocks, last).await;
+        let results = self.node.submit_blocks(blocks).await;
         if let Some(offence) = results
             .iter()
             .filter_map(|r| r.as_ref().err())
