@@ -189,6 +189,11 @@ impl NodeProcess {
 
     /// Rows in the node's `blocks` table: every header it indexed, with a body or not.
     pub async fn block_rows(&self) -> u64 {
+        self.rows("blocks").await
+    }
+
+    /// Rows in one of the node's tables.
+    pub async fn rows(&self, table: &str) -> u64 {
         use sea_orm::{ConnectionTrait, Database, Statement};
         let conn = Database::connect(self.database_url().as_str())
             .await
@@ -196,7 +201,7 @@ impl NodeProcess {
         let row = conn
             .query_one_raw(Statement::from_string(
                 conn.get_database_backend(),
-                "SELECT COUNT(*) AS n FROM blocks",
+                format!("SELECT COUNT(*) AS n FROM {table}"),
             ))
             .await
             .expect("count blocks")

@@ -376,6 +376,12 @@ async fn a_restarted_node_redials_its_known_peers_from_the_database() {
     })
     .await;
     let first_id = n1.peer_id.clone();
+    // The peer is remembered by a task of its own after the connection: a stop before it
+    // has written would leave nothing to redial (the node does not wait for its tasks yet).
+    eventually("node 1 remembered node 0", DISCOVERY, || async {
+        n1.rows("nodes").await >= 1
+    })
+    .await;
 
     n1.restart(&["--rate-limit", "0"]);
     assert_eq!(n1.peer_id, first_id, "the peer id survives a restart");
