@@ -3,7 +3,7 @@
 //!
 //! - [`node`]: start a node (SQLite or PostgreSQL behind it) on port 0, wait for its ready
 //!   line, stop it (SIGTERM, then SIGKILL) when dropped; never a process it did not start.
-//! - [`client`]: typed calls to the REST API.
+//! - [`client`]: typed calls to the REST API; [`events`]: its event stream.
 //! - [`miner`]: solve templates from `/mine_block` at dev difficulty and submit them.
 //! - [`wallet`]: signed payments from a node's listed coins.
 //! - [`tools`]: the miner, wallet and monitor binaries as child processes.
@@ -17,6 +17,7 @@
 pub mod db;
 
 pub mod client;
+pub mod events;
 pub mod miner;
 pub mod netns;
 pub mod node;

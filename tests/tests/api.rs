@@ -9,10 +9,10 @@ use chaincore::primitives::{MerkleRoot, Wtxid, encode};
 use chaincore::testkit::key;
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
+use chaincore_tests::events::Events;
 use chaincore_tests::miner::{block_on, mine, mine_many, submit};
 use chaincore_tests::node::{NodeOptions, NodeProcess};
 use chaincore_tests::wallet::pay;
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 async fn start(backend: Backend) -> Option<(NodeProcess, Client)> {
@@ -296,55 +296,12 @@ async fn mined_rows(node: &NodeProcess) -> i64 {
     row.try_get::<i64>("", "n").expect("an integer")
 }
 
-/// Reads SSE events (type, data) from a streaming response, with a deadline per event.
-struct Events {
-    stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-impl Events {
-    async fn open(client: &Client) -> Events {
-        let response = client
-            .http()
-            .get(client.url("/events"))
-            .send()
-            .await
-            .expect("/events");
-        assert_eq!(response.status(), 200);
-        Events {
-            stream: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    async fn next(&mut self) -> (String, Value) {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let kind = frame
-                    .lines()
-                    .find_map(|l| l.strip_prefix("event:"))
-                    .map(|s| s.trim().to_owned());
-                let data = frame
-                    .lines()
-                    .find_map(|l| l.strip_prefix("data:"))
-                    .map(|s| s.trim().to_owned());
-                if let (Some(kind), Some(data)) = (kind, data) {
-                    return (
-                        kind,
-                        serde_json::from_str(&data).unwrap_or(Value::String(data)),
-                    );
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
-                .await
-                .expect("an event within 10 s")
-                .expect("the stream stays open")
-                .expect("no stream error");
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
+/// The next event on `events`, within 10 s.
+async fn next_event(events: &mut Events) -> (String, Value) {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream stays open")
 }
 
 async fn the_event_stream_delivers_blocks_and_a_reorg(backend: Backend) {
@@ -353,11 +310,11 @@ async fn the_event_stream_delivers_blocks_and_a_reorg(backend: Backend) {
     };
     let alice = key(1).address();
     mine_many(&client, &alice, 3).await;
-    let mut events = Events::open(&client).await;
+    let mut events = Events::open(&client).await.expect("/events");
     let fork_point = client.tip_hash().await;
 
     let mined = mine(&client, &alice).await;
-    let (kind, data) = events.next().await;
+    let (kind, data) = next_event(&mut events).await;
     assert_eq!(kind, "block_connected");
     assert_eq!(
         (data["hash"].as_str(), data["height"].as_u64()),
@@ -381,7 +338,7 @@ async fn the_event_stream_delivers_blocks_and_a_reorg(backend: Backend) {
     assert_eq!(submit(&client, &b5).await.ok()["on_main_chain"], true);
     let mut kinds = Vec::new();
     while kinds.last().map(String::as_str) != Some("reorg") {
-        let (kind, data) = events.next().await;
+        let (kind, data) = next_event(&mut events).await;
         if kind == "reorg" {
             assert_eq!(data["depth"], 1);
             assert_eq!(data["old_tip"], mined["hash"]);

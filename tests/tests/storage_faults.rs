@@ -15,12 +15,12 @@ use chaincore::primitives::{Address, encode};
 use chaincore::testkit::key;
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
+use chaincore_tests::events::Events;
 use chaincore_tests::eventually;
 use chaincore_tests::miner::{block_on, mine, mine_many};
 use chaincore_tests::node::{NodeOptions, NodeProcess, signal};
 use chaincore_tests::pgserver::PgServer;
 use chaincore_tests::wallet::pay;
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// How long a node may take to notice, recover, or catch up.
@@ -246,38 +246,17 @@ impl Lab {
 
 /// Records the node's `block_connected` and `tx_accepted` events.
 async fn record_events(client: Client, acks: Arc<Mutex<Acks>>) {
-    let Ok(response) = client.http().get(client.url("/events")).send().await else {
+    let Some(mut events) = Events::open(&client).await else {
         return;
     };
-    let mut stream = response.bytes_stream();
-    let mut buffer = String::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let field = |name: &str| {
-                frame
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|s| s.trim().to_owned())
-            };
-            let (Some(kind), Some(data)) = (field("event:"), field("data:")) else {
-                continue;
-            };
-            let data: Value = serde_json::from_str(&data).unwrap_or_default();
-            let mut acks = acks.lock().expect("not poisoned");
-            match kind.as_str() {
-                "block_connected" => {
-                    acks.blocks
-                        .insert(data["hash"].as_str().unwrap_or_default().to_owned());
-                }
-                "tx_accepted" => {
-                    acks.txs
-                        .insert(data["txid"].as_str().unwrap_or_default().to_owned());
-                }
-                _ => {}
-            }
-        }
+    while let Some((kind, data)) = events.next().await {
+        let id = |field: &str| data[field].as_str().unwrap_or_default().to_owned();
+        let mut acks = acks.lock().expect("not poisoned");
+        match kind.as_str() {
+            "block_connected" => acks.blocks.insert(id("hash")),
+            "tx_accepted" => acks.txs.insert(id("txid")),
+            _ => false,
+        };
     }
 }
 
@@ -475,7 +454,7 @@ async fn sqlite_on_a_full_disk_during_sync() {
     };
     run(&["-t", "tmpfs", "-o", "size=3m", "tmpfs", &mount_path]);
     let url = format!("sqlite://{mount_path}/chain.db?mode=rwc");
-    let Some(mut lab) = Lab::start(600, true, Some(url.clone())).await else {
+    let Some(mut lab) = Lab::start(600, true, Some(url)).await else {
         run(&["-o", "remount,size=64m", &mount_path]);
         let _ = std::process::Command::new("umount")
             .arg(&mount_path)
@@ -490,26 +469,7 @@ async fn sqlite_on_a_full_disk_during_sync() {
     assert!(cause.contains("full"), "the error names the cause: {cause}");
 
     run(&["-o", "remount,size=256m", &mount_path]);
-    let (client, reference) = (lab.client(), lab.reference_client());
-    eventually("the node back on the reference tip", DEADLINE, || async {
-        client.get("/health").await.status == 200
-            && client.tip_hash().await == reference.tip_hash().await
-    })
-    .await;
-    assert_eq!(lab.node.pid(), lab.pid, "recovered without a restart");
-    assert_eq!(
-        client.status().await["utxo_commitment"],
-        reference.status().await["utxo_commitment"]
-    );
-    lab.assert_acknowledged_stored("full disk").await;
-    let tip = client.tip_hash().await;
-    lab.node
-        .restart(&["--rate-limit", "0", "--database-url", &url]);
-    assert_eq!(
-        lab.client().tip_hash().await,
-        tip,
-        "a restart keeps the tip"
-    );
+    lab.assert_recovered("full disk").await;
     drop(lab);
     let _ = std::process::Command::new("umount")
         .arg(&mount_path)
