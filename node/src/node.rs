@@ -871,8 +871,5 @@ fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
 /// The error of `result` if it is the database's, not a rule's: such an error loses the
 /// ledger.
 fn storage_failure<T>(result: &Result<T, ChainError>) -> Option<&ChainError> {
-    match result {
-        Err(error @ (ChainError::Store(_) | ChainError::Inconsistent(_))) => Some(error),
-        _ => None,
-    }
+    result.as_ref().err().filter(|error| error.is_storage())
 }

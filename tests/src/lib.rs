@@ -28,7 +28,20 @@ pub mod tools;
 pub mod wallet;
 
 /// Waits for `condition` to hold, polling, until `deadline` has passed.
-pub async fn eventually<F, Fut>(what: &str, deadline: std::time::Duration, mut condition: F)
+pub async fn eventually<F, Fut>(what: &str, deadline: std::time::Duration, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    assert!(
+        within(deadline, condition).await,
+        "timed out after {deadline:?} waiting for {what}"
+    );
+}
+
+/// Whether `condition` holds within `deadline`, polled as by [`eventually`]; for a caller
+/// that has more to say than [`eventually`]'s message when it does not (a node's log).
+pub async fn within<F, Fut>(deadline: std::time::Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -36,12 +49,11 @@ where
     let until = std::time::Instant::now() + deadline;
     loop {
         if condition().await {
-            return;
+            return true;
         }
-        assert!(
-            std::time::Instant::now() < until,
-            "timed out after {deadline:?} waiting for {what}"
-        );
+        if std::time::Instant::now() >= until {
+            return false;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }

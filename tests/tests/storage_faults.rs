@@ -16,11 +16,11 @@ use chaincore::testkit::key;
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
 use chaincore_tests::events::Events;
-use chaincore_tests::eventually;
 use chaincore_tests::miner::{block_on, mine, mine_many};
 use chaincore_tests::node::{NodeOptions, NodeProcess, signal};
 use chaincore_tests::pgserver::PgServer;
 use chaincore_tests::wallet::pay;
+use chaincore_tests::{eventually, within};
 use serde_json::{Value, json};
 
 /// How long a node may take to notice, recover, or catch up.
@@ -150,15 +150,17 @@ impl Lab {
     /// back on that tip.
     async fn assert_recovered(&mut self, what: &str) {
         let (client, reference) = (self.client(), self.reference_client());
-        eventually(
-            &format!("{what}: the node back on the reference tip"),
-            DEADLINE,
-            || async {
-                client.get("/health").await.status == 200
-                    && client.tip_hash().await == reference.tip_hash().await
-            },
-        )
+        let back = within(DEADLINE, || async {
+            client.get("/health").await.status == 200
+                && client.tip_hash().await == reference.tip_hash().await
+        })
         .await;
+        assert!(
+            back,
+            "{what}: timed out after {DEADLINE:?} waiting for the node back on the reference \
+             tip; its log ends:\n{}",
+            self.node.log_tail()
+        );
         assert_eq!(
             self.node.pid(),
             self.pid,

@@ -112,9 +112,7 @@ impl<S: ChainStore> ChainState<S> {
                     queue.extend(self.orphans.take_children(&hash))
                 }
                 Ok(_) => {}
-                Err(error @ (ChainError::Store(_) | ChainError::Inconsistent(_))) => {
-                    return Err(error);
-                }
+                Err(error) if error.is_storage() => return Err(error),
                 Err(error) => {
                     tracing::info!(%hash, %error, "orphan refused once its parent arrived")
                 }

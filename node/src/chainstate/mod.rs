@@ -114,6 +114,11 @@ impl ChainError {
             _ => None,
         }
     }
+
+    /// Whether our database failed (not the block or whoever sent it).
+    pub fn is_storage(&self) -> bool {
+        matches!(self, ChainError::Store(_) | ChainError::Inconsistent(_))
+    }
 }
 
 /// What became of a submitted block.

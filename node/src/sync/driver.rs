@@ -271,6 +271,13 @@ impl Driver {
                 self.on_low_work(peer, branch, received, fork_height, work)
                     .await
             }
+            Err(error) if error.is_storage() => {
+                // Our database failed, not the peer: its headers are asked for again
+                // once the ledger is back (`progress` waits for that).
+                tracing::info!(%peer, %error, "could not store headers");
+                self.manager.on_headers_unstored(peer);
+                None
+            }
             Err(error) => {
                 tracing::info!(%peer, %error, "peer sent bad headers");
                 self.headers_failed(peer, verdict::block_offence(&error))

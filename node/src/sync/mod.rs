@@ -183,6 +183,14 @@ impl<P: Copy + Eq + Hash + Ord> SyncManager<P> {
         more
     }
 
+    /// The headers from `peer` could not be stored (our database, not the peer): the
+    /// request is over, and the same peer is asked again once we can store them.
+    pub fn on_headers_unstored(&mut self, peer: P) {
+        if self.headers_from == Some(peer) {
+            self.headers_from = None;
+        }
+    }
+
     /// The headers request failed (timeout, refusal, bad headers).
     pub fn on_headers_failed(&mut self, peer: P) {
         if self.headers_from == Some(peer) {
@@ -319,6 +327,19 @@ mod tests {
         assert_eq!(sync.next_headers_request(work(4), None), None);
         sync.on_status(1, chain(10));
         assert_eq!(sync.next_headers_request(work(4), None), Some(1));
+    }
+
+    #[test]
+    fn headers_we_could_not_store_are_asked_for_again() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(9));
+        assert_eq!(sync.next_headers_request(work(4), None), Some(1));
+        sync.on_headers_unstored(1);
+        assert_eq!(
+            sync.next_headers_request(work(4), None),
+            Some(1),
+            "our database failed, not the peer: it still has what we lack"
+        );
     }
 
     #[test]
