@@ -24,6 +24,7 @@ pub const SYNC_BLOCKS: &str = "chaincore_sync_blocks_total";
 pub const GOSSIP_MESSAGES: &str = "chaincore_gossip_messages_total";
 pub const PEER_PENALTIES: &str = "chaincore_peer_penalties_total";
 pub const PEER_BANS: &str = "chaincore_peer_bans_total";
+pub const FOREIGN_PEERS: &str = "chaincore_foreign_peers_disconnected_total";
 pub const STORAGE_UP: &str = "chaincore_storage_up";
 pub const STORAGE_DOWN_SINCE: &str = "chaincore_storage_down_since_seconds";
 pub const STORAGE_OUTAGES: &str = "chaincore_storage_outages_total";
@@ -72,6 +73,10 @@ pub fn init_metrics() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_counter!(PEER_PENALTIES, "misbehaviour charged to peers, by offence");
     metrics::describe_counter!(PEER_BANS, "peers banned");
+    metrics::describe_counter!(
+        FOREIGN_PEERS,
+        "peers of another network (identify version or genesis) disconnected, without a ban"
+    );
     metrics::describe_gauge!(
         STORAGE_UP,
         "1 while the database takes writes, 0 while it is lost"

@@ -19,6 +19,7 @@ pub mod db;
 pub mod client;
 pub mod events;
 pub mod miner;
+pub mod minimal_peer;
 pub mod netns;
 pub mod node;
 pub mod partition;

@@ -55,7 +55,8 @@ fn message_id(message: &gossipsub::Message) -> MessageId {
     MessageId::from(sha256d(&message.data).to_vec())
 }
 
-fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, String> {
+/// Gossipsub as every ChainCore node runs it (public so that test peers speak it exactly).
+pub fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, String> {
     let max_block = network.params().max_block_size;
     let config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(500))

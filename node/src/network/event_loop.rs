@@ -334,8 +334,7 @@ impl EventLoop {
     fn on_status(&mut self, peer: PeerId, status: protocol::Status) {
         let genesis = self.node.info().network.params().genesis_hash();
         if status.genesis != *genesis.as_bytes() {
-            tracing::warn!(%peer, "peer follows another chain (different genesis)");
-            self.penalize(peer, Offence::WrongNetwork);
+            self.part_foreign(peer, "it follows another chain (different genesis)");
             return;
         }
         self.book.learn(peer, [], status.rest_url.clone());
@@ -351,8 +350,8 @@ impl EventLoop {
             return;
         };
         if info.protocol_version != self.identify_protocol {
-            tracing::warn!(peer = %peer_id, version = %info.protocol_version, "peer speaks another network");
-            self.penalize(peer_id, Offence::WrongNetwork);
+            let why = format!("it speaks another network ({})", info.protocol_version);
+            self.part_foreign(peer_id, &why);
             return;
         }
         let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(is_dialable).collect();
@@ -424,6 +423,16 @@ impl EventLoop {
         }
     }
 
+    /// Disconnects a peer of another network and forgets its addresses. It broke no rule
+    /// of ours (a standard libp2p client, another chain), so it is not penalised or banned.
+    fn part_foreign(&mut self, peer: PeerId, why: &str) {
+        tracing::info!(%peer, why, "disconnecting a peer of another network");
+        metrics::counter!(telemetry::FOREIGN_PEERS).increment(1);
+        self.book.forget(&peer);
+        self.swarm.behaviour_mut().kad.remove_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
     fn on_ping(&mut self, event: ping::Event) {
         match event.result {
             Ok(rtt) => {
@@ -431,6 +440,8 @@ impl EventLoop {
                     connected.ping = Some(rtt);
                 }
             }
+            // Ping is optional: a peer without it is judged by what it does.
+            Err(ping::Failure::Unsupported) => {}
             Err(failure) => {
                 // A peer that stops answering is gone (a cut cable keeps TCP open for
                 // minutes): close, and let the redial backoff bring it back when it heals.

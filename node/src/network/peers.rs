@@ -27,7 +27,6 @@ pub enum Offence {
     InvalidTransaction,
     Undecodable,
     ProtocolViolation,
-    WrongNetwork,
     /// Claimed more chain work in its status than the headers it then delivered reach.
     FalseWorkClaim,
     /// Sent a low-work header branch longer than the presync budget.
@@ -46,7 +45,6 @@ impl Offence {
             Offence::InvalidTransaction => "invalid-transaction",
             Offence::Undecodable => "undecodable",
             Offence::ProtocolViolation => "protocol-violation",
-            Offence::WrongNetwork => "wrong-network",
             Offence::FalseWorkClaim => "false-work-claim",
             Offence::LowWorkHeaders => "low-work-headers",
             Offence::UnrequestedBlocks => "unrequested-blocks",
@@ -60,7 +58,6 @@ impl Offence {
             Offence::InvalidTransaction => 20.0,
             Offence::Undecodable => 40.0,
             Offence::ProtocolViolation => 25.0,
-            Offence::WrongNetwork => 100.0,
             Offence::FalseWorkClaim => 50.0,
             Offence::LowWorkHeaders => 50.0,
             Offence::UnrequestedBlocks => 25.0,
@@ -136,6 +133,18 @@ impl PeerBook {
         }
         if rest_url.is_some() {
             known.rest_url = rest_url;
+        }
+    }
+
+    /// Forgets `peer`'s addresses, so it is not dialed again (a peer of another network:
+    /// not an offence, just not ours). A ban, if any, is kept.
+    pub fn forget(&mut self, peer: &PeerId) {
+        if self
+            .known
+            .get(peer)
+            .is_some_and(|k| k.banned_until.is_none())
+        {
+            self.known.remove(peer);
         }
     }
 

@@ -1,0 +1,131 @@
+//! A standard libp2p client with nothing of ChainCore but its gossip: identify and
+//! gossipsub only (no ping, no Kademlia, no sync protocol), with an identify protocol
+//! version of the test's choosing. Stands for a third-party peer (a js-libp2p or
+//! go-libp2p client) to show what the node asks of such a peer, and what it does to one
+//! of another network.
+
+use std::time::Duration;
+
+use chaincore::consensus::Network;
+use chaincore::network::{behaviour, protocol};
+use futures::StreamExt;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, Swarm, gossipsub, identify, identity, noise, tcp, yamux};
+
+use crate::peer::Seen;
+
+#[derive(NetworkBehaviour)]
+#[allow(
+    missing_debug_implementations,
+    reason = "libp2p's behaviours are not Debug"
+)]
+pub struct Minimal {
+    identify: identify::Behaviour,
+    gossipsub: gossipsub::Behaviour,
+}
+
+/// A peer the test drives by hand.
+pub struct MinimalPeer {
+    swarm: Swarm<Minimal>,
+}
+
+impl std::fmt::Debug for MinimalPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MinimalPeer")
+            .field("peer_id", self.swarm.local_peer_id())
+            .finish()
+    }
+}
+
+impl MinimalPeer {
+    /// A peer with a fresh identity that says `identify_version` and is subscribed to
+    /// `network`'s gossip topics.
+    pub fn new(network: Network, identify_version: &str) -> Self {
+        let key = identity::Keypair::generate_ed25519();
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .expect("a TCP transport")
+            .with_behaviour(|key| {
+                let identify = identify::Behaviour::new(identify::Config::new(
+                    identify_version.to_owned(),
+                    key.public(),
+                ));
+                let gossipsub = behaviour::gossipsub(network)?;
+                Ok(Minimal {
+                    identify,
+                    gossipsub,
+                })
+            })
+            .expect("the behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        for topic in [
+            protocol::blocks_topic(network),
+            protocol::txs_topic(network),
+        ] {
+            swarm
+                .behaviour_mut()
+                .gossipsub
+                .subscribe(&topic)
+                .expect("subscribe");
+        }
+        Self { swarm }
+    }
+
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        *self.swarm.local_peer_id()
+    }
+
+    /// Dials `addr` (a multiaddr with the node's peer id).
+    pub fn dial(&mut self, addr: &str) -> Result<(), String> {
+        let addr: Multiaddr = addr.parse().map_err(|e| format!("{e}"))?;
+        self.swarm.dial(addr).map_err(|e| e.to_string())
+    }
+
+    /// Drives the swarm until `until` holds for what was seen, or `deadline` passes;
+    /// returns everything seen.
+    pub async fn watch(
+        &mut self,
+        deadline: Duration,
+        mut until: impl FnMut(&[Seen]) -> bool,
+    ) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        let stop = tokio::time::Instant::now() + deadline;
+        while !until(&seen) {
+            let Ok(event) = tokio::time::timeout_at(stop, self.swarm.select_next_some()).await
+            else {
+                break;
+            };
+            if let Some(event) = describe(event) {
+                seen.push(event);
+            }
+        }
+        seen
+    }
+}
+
+fn describe(event: SwarmEvent<MinimalEvent>) -> Option<Seen> {
+    Some(match event {
+        SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
+        SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } => Seen::Disconnected(peer_id),
+        SwarmEvent::OutgoingConnectionError { error, .. } => Seen::DialFailed(error.to_string()),
+        SwarmEvent::Behaviour(MinimalEvent::Gossipsub(gossipsub::Event::Subscribed {
+            peer_id,
+            topic,
+        })) => Seen::Subscribed(peer_id, topic.to_string()),
+        SwarmEvent::Behaviour(MinimalEvent::Gossipsub(gossipsub::Event::Message {
+            message,
+            ..
+        })) => Seen::Gossip(message.topic.to_string(), message.data),
+        _ => return None,
+    })
+}
