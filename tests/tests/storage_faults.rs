@@ -299,6 +299,25 @@ async fn postgres_stopped_while_idle_then_back() {
     lab.assert_recovered("idle").await;
 }
 
+/// The first write the node attempts after the server stops is its first peer's headers:
+/// once the server is back, the node must ask that (idle) peer for them again, not hold the
+/// database's failure against it.
+#[tokio::test]
+async fn postgres_stopped_before_the_first_headers() {
+    let Some(mut lab) = Lab::start(20, false, None).await else {
+        return;
+    };
+    lab.server.stop_immediately();
+    let reply = lab
+        .client()
+        .post("/addpeer", &json!({"peer_url": lab.reference.url}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    lab.wait_storage_down().await;
+    lab.server.resume();
+    lab.assert_recovered("before the first headers").await;
+}
+
 #[tokio::test]
 async fn postgres_stopped_during_block_connect() {
     let Some(mut lab) = Lab::start(400, true, None).await else {
