@@ -63,7 +63,7 @@ async fn start_node(dir: &std::path::Path) -> (SocketAddr, String) {
             .await
             .expect("a valid block");
     }
-    let metrics = chaincore::telemetry::init_metrics().expect("metrics");
+    let metrics = chaincore::telemetry::init_metrics("bench", "dev", 0).expect("metrics");
     let settings = ApiSettings {
         rate_limit: 0,
         admin_allow: AdminAllow::Loopback,

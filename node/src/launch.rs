@@ -21,9 +21,37 @@ use crate::telemetry;
 /// How often the mempool drops expired entries.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Creates, at zero, every labelled series whose label values the node knows in advance.
+fn register_metrics() {
+    use crate::chainstate::ChainError;
+    use crate::consensus::{BlockError, TxError};
+    use crate::mempool::MempoolError;
+    use crate::node::BlockOrigin;
+
+    let block_sources = BlockOrigin::LABELS;
+    telemetry::zero_counters(telemetry::BLOCKS_ACCEPTED, "source", &block_sources);
+    let block_reasons = [
+        BlockError::CODES.as_slice(),
+        &TxError::CODES,
+        &ChainError::REASONS,
+        &["storage"],
+    ]
+    .concat();
+    telemetry::zero_counters(telemetry::BLOCKS_REJECTED, "reason", &block_reasons);
+    let tx_reasons = [TxError::CODES.as_slice(), &MempoolError::POLICY_CODES].concat();
+    telemetry::zero_counters(telemetry::TXS_REJECTED, "reason", &tx_reasons);
+    network::register_metrics();
+}
+
 /// Runs a node until it is told to stop.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let metrics = telemetry::init_metrics().context("metrics")?;
+    let metrics = telemetry::init_metrics(
+        env!("CARGO_PKG_VERSION"),
+        &config.network.to_string(),
+        unix_now(),
+    )
+    .context("metrics")?;
+    register_metrics();
     prepare_sqlite_dir(&config)?;
     let params = config.network.params();
     let store = SqlStore::open(&config.database_url, config.network)

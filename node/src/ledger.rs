@@ -21,13 +21,33 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::chain::ChainUpdate;
-use crate::chainstate::{ChainError, ChainState, SubmitOutcome};
+use crate::chainstate::{ChainError, ChainState, OverrideError, SubmitOutcome};
 use crate::consensus::{Coin, Params};
 use crate::mempool::{
     Accepted, BlockTemplate, Mempool, MempoolConfig, MempoolError, TipInfo, build_template,
 };
-use crate::primitives::{Address, Block, IdentifiedTx, OutPoint, Transaction, Txid};
+use crate::primitives::{
+    Address, Amount, Block, BlockHash, IdentifiedTx, OutPoint, Transaction, Txid,
+};
 use crate::storage::{ChainStore, MempoolRecord, StoreError, StoreTxn};
+
+/// What an operator does to a block's validity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    /// Bitcoin Core's `invalidateblock`.
+    Invalidate,
+    /// Bitcoin Core's `reconsiderblock`.
+    Reconsider,
+}
+
+/// A transaction a reorg returned to the mempool.
+#[derive(Clone, Debug)]
+pub struct Readded {
+    pub txid: Txid,
+    pub fee: Amount,
+    pub size: usize,
+    pub tx: Arc<Transaction>,
+}
 
 /// Why a transaction was not accepted.
 #[derive(Debug, Error)]
@@ -121,11 +141,16 @@ impl<S: ChainStore> Ledger<S> {
 
     /// The transactions reorgs returned to the mempool since the last call (still there),
     /// to announce again: the peers on the winning branch may never have seen them.
-    pub fn take_readded(&mut self) -> Vec<Arc<Transaction>> {
+    pub fn take_readded(&mut self) -> Vec<Readded> {
         std::mem::take(&mut self.readded)
             .iter()
             .filter_map(|txid| self.mempool.get(txid))
-            .map(|entry| Arc::new(entry.tx().clone()))
+            .map(|entry| Readded {
+                txid: entry.txid(),
+                fee: entry.fee(),
+                size: entry.size(),
+                tx: Arc::new(entry.tx().clone()),
+            })
             .collect()
     }
 
@@ -197,6 +222,38 @@ impl<S: ChainStore> Ledger<S> {
         txn.mempool_remove(&accepted.evicted).await?;
         txn.commit().await?;
         Ok(accepted)
+    }
+
+    /// Whether `tx` would be accepted now, judged by every rule without adding it, storing
+    /// anything or remembering a refusal.
+    pub async fn test_transaction(&self, tx: &IdentifiedTx) -> Result<Accepted, TxSubmitError> {
+        let coins = self
+            .chain
+            .coins(&self.mempool.missing_inputs(tx.tx()))
+            .await?;
+        let tip = self.chain.tip().height;
+        Ok(self.mempool.test_accept(tx, &coins, tip, self.params())?)
+    }
+
+    /// An operator's override of a block's validity (see `chainstate::overrides`); the
+    /// mempool follows the tip changes, and all is committed when it returns.
+    pub async fn override_block(
+        &mut self,
+        hash: &BlockHash,
+        action: Override,
+        now: u64,
+    ) -> Result<(), OverrideError> {
+        let result = match action {
+            Override::Invalidate => self.chain.invalidate_block(hash, now).await,
+            Override::Reconsider => self.chain.reconsider_block(hash, now).await,
+        };
+        let updates = self.chain.take_updates();
+        self.follow_chain(&updates, now)
+            .await
+            .map_err(OverrideError::from)?;
+        self.updates.extend(updates);
+        self.flush().await?;
+        result
     }
 
     /// Drops mempool entries older than the configured expiry; returns them.

@@ -31,6 +31,10 @@ pub mod chainstate;
 pub mod config;
 pub mod consensus;
 #[cfg(feature = "full")]
+pub mod devchain;
+#[cfg(feature = "full")]
+pub mod events;
+#[cfg(feature = "full")]
 pub mod indexer;
 #[cfg(feature = "full")]
 pub mod launch;

@@ -18,20 +18,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify, broadcast, watch};
 
-use crate::chain::{ChainEvent, ChainUpdate};
-use crate::chainstate::{ChainError, SubmitOutcome};
+use crate::chain::ChainUpdate;
+use crate::chainstate::{ChainError, OverrideError, SubmitOutcome};
 use crate::consensus::Network;
+use crate::events::{Backlog, EventLog, NodeEvent, Sequenced};
 use crate::indexer::IndexerHandle;
-use crate::ledger::{Ledger, TxSubmitError};
+use crate::ledger::{Ledger, Override, TxSubmitError};
 use crate::mempool::{Accepted, BlockTemplate};
 use crate::outage::{self, LedgerSlot, StorageStatus};
 use crate::primitives::{
-    Address, Block, BlockHash, CompactTarget, Height, IdentifiedTx, Transaction, Txid, Work,
+    Address, Block, BlockHash, CompactTarget, Height, IdentifiedTx, Transaction, Work,
 };
 use crate::storage::{ChainTip, MiningRecord, SqlStore, StoreError};
 use crate::telemetry;
 
-/// Events buffered per subscriber before a slow one starts missing some.
+/// Events kept for clients that reconnect, and buffered per subscriber before a slow one
+/// starts missing some.
 const EVENT_BUFFER: usize = 1024;
 /// Templates remembered for `submit_block` by id.
 const TEMPLATES_KEPT: usize = 128;
@@ -47,49 +49,10 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Something that happened, for the event stream, the network and metrics.
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
-pub enum NodeEvent {
-    BlockConnected {
-        hash: BlockHash,
-        height: Height,
-        tx_count: usize,
-        time: u32,
-        miner_address: Option<Address>,
-        #[serde(skip)]
-        block: Arc<Block>,
-    },
-    BlockDisconnected {
-        hash: BlockHash,
-        height: Height,
-    },
-    Reorg {
-        depth: usize,
-        old_tip: BlockHash,
-        new_tip: BlockHash,
-        fork_point: BlockHash,
-        fork_height: Height,
-    },
-    TxAccepted {
-        txid: Txid,
-        fee_units: u64,
-        size: usize,
-        #[serde(skip)]
-        tx: Arc<Transaction>,
-    },
-}
-
-impl NodeEvent {
-    /// The event's name on the SSE stream.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            NodeEvent::BlockConnected { .. } => "block_connected",
-            NodeEvent::BlockDisconnected { .. } => "block_disconnected",
-            NodeEvent::Reorg { .. } => "reorg",
-            NodeEvent::TxAccepted { .. } => "tx_accepted",
-        }
-    }
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What this node should tell its peers about: blocks its miners found, transactions its
@@ -125,6 +88,18 @@ pub enum BlockOrigin {
     Miner { template_id: Option<u64> },
     /// A peer.
     Network,
+}
+
+impl BlockOrigin {
+    /// The sources' names in metrics, every one.
+    pub const LABELS: [&'static str; 2] = ["miner", "network"];
+
+    fn label(self) -> &'static str {
+        match self {
+            BlockOrigin::Miner { .. } => Self::LABELS[0],
+            BlockOrigin::Network => Self::LABELS[1],
+        }
+    }
 }
 
 /// What `/status` and friends read without touching the ledger's lock.
@@ -218,7 +193,7 @@ pub struct Node {
     /// Woken when the ledger is lost, to open it again.
     lost: Notify,
     indexer: IndexerHandle,
-    events: broadcast::Sender<NodeEvent>,
+    events: EventLog,
     snapshot: watch::Sender<Arc<ChainSnapshot>>,
     templates: StdMutex<(u64, VecDeque<u64>, HashMap<u64, IssuedTemplate>)>,
     reorgs: StdMutex<VecDeque<ReorgRecord>>,
@@ -236,8 +211,11 @@ impl Node {
         ledger: Ledger<SqlStore>,
         indexer: IndexerHandle,
     ) -> Arc<Self> {
-        let snapshot = watch::Sender::new(Arc::new(snapshot_of(&ledger)));
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let snapshot = snapshot_of(&ledger);
+        set_gauges(&snapshot);
+        let snapshot = watch::Sender::new(Arc::new(snapshot));
+        let first_event = EventLog::first_id_at(unix_millis());
+        let events = EventLog::new(EVENT_BUFFER, first_event);
         Arc::new(Self {
             info,
             started: Instant::now(),
@@ -353,8 +331,15 @@ impl Node {
         self.snapshot.borrow().clone()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+    /// The live events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Sequenced> {
         self.events.subscribe()
+    }
+
+    /// For a client whose last event was `last_id`: the kept events it missed, then the
+    /// live ones.
+    pub fn resume_events(&self, last_id: u64) -> (Backlog, broadcast::Receiver<Sequenced>) {
+        self.events.resume(last_id)
     }
 
     /// Blocks and transactions to announce to peers.
@@ -475,6 +460,7 @@ impl Node {
     }
 
     pub fn set_banned(&self, banned: Vec<BannedPeer>) {
+        metrics::gauge!(telemetry::BANNED_PEERS).set(banned.len() as f64);
         self.banned.send_replace(banned);
     }
 
@@ -510,6 +496,7 @@ impl Node {
         block: Block,
         origin: BlockOrigin,
     ) -> Result<SubmitOutcome, ChainError> {
+        let arrived = Instant::now();
         let hash = block.block_hash();
         let time = block.header.time;
         let miner = block
@@ -534,6 +521,13 @@ impl Node {
             (result, height)
         };
         self.count_block(&result, origin);
+        if let Ok(SubmitOutcome::Accepted { on_main_chain }) = &result {
+            time_block(
+                arrived,
+                time,
+                *on_main_chain && origin == BlockOrigin::Network,
+            );
+        }
         if let (Ok(SubmitOutcome::Accepted { .. }), Some(block)) = (&result, announced) {
             let _ = self.announcements.send(Announcement::Block(block));
         }
@@ -638,7 +632,7 @@ impl Node {
                     size: accepted.size,
                     tx: shared,
                 };
-                let _ = self.events.send(event);
+                self.events.push(event);
                 self.refresh_snapshot(ledger);
             }
             Err(TxSubmitError::Rejected(error)) => {
@@ -651,10 +645,48 @@ impl Node {
         result
     }
 
+    /// Whether `tx` would be accepted now (Bitcoin Core's `testmempoolaccept`): nothing is
+    /// stored, announced or remembered.
+    pub async fn test_transaction(&self, tx: IdentifiedTx) -> Result<Accepted, TxSubmitError> {
+        let ledger = self.ledger().await?;
+        ledger.test_transaction(&tx).await
+    }
+
+    /// An operator's override of a block's validity; returns once the tip changes it made
+    /// are committed and published.
+    pub async fn override_block(
+        &self,
+        hash: &BlockHash,
+        action: Override,
+    ) -> Result<(), OverrideError> {
+        let mut slot = self.ledger.lock().await;
+        let ledger = slot.ready().map_err(OverrideError::from)?;
+        let result = ledger.override_block(hash, action, unix_now()).await;
+        if let Err(OverrideError::Chain(error)) = &result
+            && error.is_storage()
+        {
+            self.lose_ledger(&mut slot, error.to_string()).await;
+            return result;
+        }
+        let updates = ledger.take_updates();
+        self.publish(ledger, updates);
+        self.announce_readded(ledger);
+        result
+    }
+
     /// A block template paying `payout`, remembered under the returned id.
     pub async fn issue_template(
         &self,
         payout: &Address,
+    ) -> Result<(u64, BlockTemplate), TxSubmitError> {
+        self.issue_template_at(payout, unix_now()).await
+    }
+
+    /// [`Node::issue_template`] for a block stamped no earlier than `time` (Unix seconds).
+    pub async fn issue_template_at(
+        &self,
+        payout: &Address,
+        time: u64,
     ) -> Result<(u64, BlockTemplate), TxSubmitError> {
         let id = {
             let (counter, _, _) = &mut *self.templates.lock().expect("not poisoned");
@@ -665,7 +697,7 @@ impl Node {
             let ledger = self.ledger().await?;
             ledger.template(
                 payout,
-                unix_now(),
+                time,
                 id,
                 format!("chaincore/{}", self.info.node_id).as_bytes(),
             )?
@@ -724,10 +756,7 @@ impl Node {
     }
 
     fn count_block(&self, result: &Result<SubmitOutcome, ChainError>, origin: BlockOrigin) {
-        let source = match origin {
-            BlockOrigin::Miner { .. } => "miner",
-            BlockOrigin::Network => "network",
-        };
+        let source = origin.label();
         match result {
             Ok(SubmitOutcome::Accepted { .. }) => {
                 metrics::counter!(telemetry::BLOCKS_ACCEPTED, "source" => source).increment(1);
@@ -771,9 +800,17 @@ impl Node {
 
     /// Gossips again the transactions a reorg returned to the mempool: peers that were on
     /// the winning branch (across a partition) may never have seen them.
+    /// Each also gets a `tx_readded` event, after the chain events of its reorg.
     fn announce_readded(&self, ledger: &mut Ledger<SqlStore>) {
-        for tx in ledger.take_readded() {
-            let _ = self.announcements.send(Announcement::Transaction(tx));
+        for readded in ledger.take_readded() {
+            self.events.push(NodeEvent::TxReadded {
+                txid: readded.txid,
+                fee_units: readded.fee.units(),
+                size: readded.size,
+            });
+            let _ = self
+                .announcements
+                .send(Announcement::Transaction(readded.tx));
         }
     }
 
@@ -784,11 +821,12 @@ impl Node {
         }
         for update in &updates {
             for event in update.events() {
-                let _ = self.events.send(node_event(event));
+                self.events.push(NodeEvent::from(event));
             }
             if update.is_reorg() {
                 let depth = update.disconnected.len();
-                metrics::counter!(telemetry::REORGS, "depth" => depth.to_string()).increment(1);
+                metrics::counter!(telemetry::REORGS).increment(1);
+                metrics::histogram!(telemetry::REORG_DEPTH).record(depth as f64);
                 tracing::info!(depth, old_tip = %update.old_tip, new_tip = %update.new_tip, "reorganised");
                 let mut reorgs = self.reorgs.lock().expect("not poisoned");
                 reorgs.push_back(ReorgRecord {
@@ -809,46 +847,28 @@ impl Node {
 
     fn refresh_snapshot(&self, ledger: &Ledger<SqlStore>) {
         let snapshot = snapshot_of(ledger);
-        metrics::gauge!(telemetry::HEIGHT).set(f64::from(snapshot.tip.height.get()));
-        metrics::gauge!(telemetry::MEMPOOL_TXS).set(snapshot.mempool_count as f64);
-        metrics::gauge!(telemetry::MEMPOOL_BYTES).set(snapshot.mempool_bytes as f64);
+        set_gauges(&snapshot);
         self.snapshot.send_replace(Arc::new(snapshot));
     }
 }
 
-fn node_event(event: ChainEvent) -> NodeEvent {
-    match event {
-        ChainEvent::BlockConnected {
-            hash,
-            height,
-            block,
-        } => NodeEvent::BlockConnected {
-            hash,
-            height,
-            tx_count: block.transactions.len(),
-            time: block.header.time,
-            miner_address: block
-                .coinbase()
-                .and_then(|cb| cb.outputs.first())
-                .map(|o| o.address()),
-            block,
-        },
-        ChainEvent::BlockDisconnected { hash, height, .. } => {
-            NodeEvent::BlockDisconnected { hash, height }
-        }
-        ChainEvent::Reorg {
-            depth,
-            old_tip,
-            new_tip,
-            fork_point,
-            fork_height,
-        } => NodeEvent::Reorg {
-            depth,
-            old_tip,
-            new_tip,
-            fork_point,
-            fork_height,
-        },
+fn set_gauges(snapshot: &ChainSnapshot) {
+    metrics::gauge!(telemetry::HEIGHT).set(f64::from(snapshot.tip.height.get()));
+    metrics::gauge!(telemetry::TIP_TIME).set(f64::from(snapshot.tip_time));
+    metrics::gauge!(telemetry::MEMPOOL_TXS).set(snapshot.mempool_count as f64);
+    metrics::gauge!(telemetry::MEMPOOL_BYTES).set(snapshot.mempool_bytes as f64);
+}
+
+/// Records how long an accepted block took from arrival to commit and, for a new tip from
+/// the network, how far behind its header time it arrived.
+fn time_block(arrived: Instant, header_time: u32, new_tip_from_network: bool) {
+    metrics::histogram!(telemetry::BLOCK_CONNECT).record(arrived.elapsed().as_secs_f64());
+    if new_tip_from_network {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let delay = (now - f64::from(header_time)).max(0.0);
+        metrics::histogram!(telemetry::BLOCK_ARRIVAL_DELAY).record(delay);
     }
 }
 

@@ -94,11 +94,11 @@ impl StorageStatus {
         match self {
             StorageStatus::Up => {
                 metrics::gauge!(telemetry::STORAGE_UP).set(1.0);
-                metrics::gauge!(telemetry::STORAGE_DOWN_SINCE).set(0.0);
+                metrics::gauge!(telemetry::STORAGE_LOST_TIME).set(0.0);
             }
             StorageStatus::Down { since, .. } => {
                 metrics::gauge!(telemetry::STORAGE_UP).set(0.0);
-                metrics::gauge!(telemetry::STORAGE_DOWN_SINCE).set(*since as f64);
+                metrics::gauge!(telemetry::STORAGE_LOST_TIME).set(*since as f64);
             }
         }
     }

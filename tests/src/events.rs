@@ -9,6 +9,7 @@ use crate::client::Client;
 pub struct Events {
     stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buffer: String,
+    last_id: Option<u64>,
 }
 
 impl std::fmt::Debug for Events {
@@ -22,11 +23,31 @@ impl std::fmt::Debug for Events {
 impl Events {
     /// Subscribes to `/events`; `None` if the node does not answer 200.
     pub async fn open(client: &Client) -> Option<Events> {
-        let response = client.http().get(client.url("/events")).send().await.ok()?;
+        Self::request(client, None).await
+    }
+
+    /// Subscribes again after `last_id`, as a browser's `EventSource` does when its
+    /// connection dropped (`Last-Event-ID`).
+    pub async fn resume(client: &Client, last_id: u64) -> Option<Events> {
+        Self::request(client, Some(last_id)).await
+    }
+
+    async fn request(client: &Client, last_id: Option<u64>) -> Option<Events> {
+        let mut request = client.http().get(client.url("/events"));
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.ok()?;
         (response.status() == 200).then(|| Events {
             stream: response.bytes_stream().boxed(),
             buffer: String::new(),
+            last_id,
         })
+    }
+
+    /// The id of the last event read that had one.
+    pub fn last_id(&self) -> Option<u64> {
+        self.last_id
     }
 
     /// The next event with both a type and data (data that is not JSON comes as a
@@ -41,6 +62,9 @@ impl Events {
                         .find_map(|l| l.strip_prefix(name))
                         .map(|s| s.trim().to_owned())
                 };
+                if let Some(id) = field("id:").and_then(|id| id.parse().ok()) {
+                    self.last_id = Some(id);
+                }
                 if let (Some(kind), Some(data)) = (field("event:"), field("data:")) {
                     let data = serde_json::from_str(&data).unwrap_or(Value::String(data));
                     return Some((kind, data));

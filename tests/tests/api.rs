@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chaincore::primitives::merkle::root_from_branch;
 use chaincore::primitives::{MerkleRoot, Wtxid, encode};
+use chaincore::telemetry::Kind;
 use chaincore::testkit::key;
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
@@ -384,6 +385,98 @@ async fn the_readme_status_check_finds_blockchain_length(backend: Backend) {
         body.lines().any(|l| l.contains("blockchain_length")),
         "{body}"
     );
+}
+
+/// A client whose connection dropped reconnects with `Last-Event-ID` (as a browser's
+/// `EventSource` does) and gets exactly the events it missed, then the live ones: none lost,
+/// none repeated. An id the node never issued gets a `lagged` gap first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_resume_after_a_dropped_connection() {
+    let Some((_node, client)) = start(Backend::Sqlite).await else {
+        return;
+    };
+    let alice = key(1).address();
+    let mut events = Events::open(&client).await.expect("/events");
+    mine_many(&client, &alice, 2).await;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (kind, data) = next_event(&mut events).await;
+        assert_eq!(kind, "block_connected");
+        seen.push((events.last_id().expect("an id"), data["height"].as_u64()));
+    }
+    let last_seen = events.last_id().expect("an id");
+    drop(events);
+
+    mine_many(&client, &alice, 3).await;
+    let mut resumed = Events::resume(&client, last_seen).await.expect("/events");
+    mine(&client, &alice).await;
+    for _ in 0..4 {
+        let (kind, data) = next_event(&mut resumed).await;
+        assert_eq!(kind, "block_connected", "{data}");
+        seen.push((resumed.last_id().expect("an id"), data["height"].as_u64()));
+    }
+    let first = seen[0].0;
+    let expected: Vec<_> = (0..6).map(|n| (first + n, Some(n + 1))).collect();
+    assert_eq!(seen, expected, "consecutive ids, every height once");
+
+    let mut stranger = Events::resume(&client, 7).await.expect("/events");
+    let (kind, data) = next_event(&mut stranger).await;
+    assert_eq!(
+        (kind.as_str(), &data),
+        ("lagged", &json!({ "missed": null }))
+    );
+    let (kind, data) = next_event(&mut stranger).await;
+    assert_eq!(
+        (kind, stranger.last_id()),
+        ("block_connected".into(), Some(first))
+    );
+    assert_eq!(data["height"], 1, "then everything kept, from the oldest");
+}
+
+/// Prometheus' convention: every series exists from the start, so that `rate()` and
+/// alerts see a zero rather than nothing. The first request a node answers is `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_exists_before_anything_happened() {
+    let Some((_node, client)) = start(Backend::Sqlite).await else {
+        return;
+    };
+    let metrics = client.get("/metrics").await.text;
+    for family in chaincore::telemetry::FAMILIES {
+        let kind = match family.kind {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        };
+        let typed = format!("# TYPE {} {kind}", family.name);
+        assert!(metrics.contains(&typed), "/metrics lacks `{typed}`");
+        let helped = format!("# HELP {} ", family.name);
+        assert!(metrics.contains(&helped), "/metrics lacks `{helped}`");
+        let sample = match family.kind {
+            Kind::Histogram => format!("{}_count", family.name),
+            _ => family.name.to_owned(),
+        };
+        assert!(
+            metrics.lines().any(|line| !line.starts_with('#')
+                && line.starts_with(&sample)
+                && line[sample.len()..].starts_with([' ', '{'])),
+            "/metrics has no sample of {}",
+            family.name
+        );
+    }
+    for series in [
+        "chaincore_blocks_rejected_total{reason=\"block-hash-above-target\"} 0",
+        "chaincore_blocks_rejected_total{reason=\"tx-bad-signature\"} 0",
+        "chaincore_transactions_rejected_total{reason=\"mempool-conflict\"} 0",
+        "chaincore_blocks_accepted_total{source=\"network\"} 0",
+        "chaincore_peer_penalties_total{offence=\"stalling\"} 0",
+        "chaincore_gossip_messages_total{topic=\"blocks\",verdict=\"reject\"} 0",
+        "chaincore_http_requests_total{route=\"/balance/{address}\",status=\"200\"} 0",
+        "chaincore_storage_up 1",
+        "chaincore_peers 0",
+        "chaincore_height 0",
+    ] {
+        assert!(metrics.contains(series), "/metrics lacks `{series}`");
+    }
 }
 
 macro_rules! on_both_backends {

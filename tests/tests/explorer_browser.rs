@@ -347,6 +347,8 @@ struct Shown {
     events: Vec<Option<String>>,
     /// Set by the test before it mines: gone if the page reloaded.
     marker: Option<String>,
+    /// The `data-control` of the block-control buttons beside the chain tips.
+    controls: Vec<String>,
 }
 
 const SHOWN: &str = r"(() => {
@@ -360,6 +362,7 @@ const SHOWN: &str = r"(() => {
     recent: rows('#recent-blocks > tr').map((r) => [r.getAttribute('data-hash'), r.getAttribute('data-height')]),
     events: rows('#event-log > li').map((li) => li.getAttribute('data-type')),
     marker: window.chaincoreTestMarker ?? null,
+    controls: rows('#chain-tips button[data-control]').map((b) => b.getAttribute('data-control')),
   };
 })()";
 
@@ -446,6 +449,26 @@ async fn the_explorer_shows_the_tip_and_follows_a_new_block_live() {
         "the newest event: {shown:#?}"
     );
     assert_eq!(shown.stream.as_deref(), Some("live"));
+
+    // The fork view's block controls: invalidate the tip, then reconsider it.
+    let click = |control: &str| {
+        format!("document.querySelector('#chain-tips [data-control={control}]').click()")
+    };
+    page.wait_for("an invalidate button on the tip", LIVE_UPDATE, |s| {
+        s.controls.iter().any(|c| c == "invalidateblock")
+    })
+    .await;
+    page.eval(&click("invalidateblock")).await;
+    page.wait_for("the tip invalidated", LIVE_UPDATE, |s| {
+        s.shows_tip(height, &tip) && s.controls.iter().any(|c| c == "reconsiderblock")
+    })
+    .await;
+    assert_eq!(client.tip_hash().await, tip, "the node moved back too");
+    page.eval(&click("reconsiderblock")).await;
+    page.wait_for("the tip reconsidered", LIVE_UPDATE, |s| {
+        s.shows_tip(height + 1, &new_hash)
+    })
+    .await;
     assert!(
         page.problems.is_empty(),
         "the page reported problems: {:?}",

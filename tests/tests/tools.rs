@@ -67,6 +67,40 @@ async fn mine_with_cli(dir: &Path, node: &str, payout: &str, blocks: u32) -> Str
     output
 }
 
+/// A script's shortcut on a dev chain: the wallet has the node mine blocks paying it, at
+/// once; the main network refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_has_a_dev_node_mine_blocks_paying_it() {
+    let dev = node("dev", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = WalletFile::create(dir.path(), "alice.json");
+    let ran = alice.run("generate", &dev.url, &["--blocks", "11"]);
+    assert!(ran.ok().contains("mined 11 blocks"), "{}", ran.stdout);
+    let params = Network::Dev.params();
+    let mined: u64 = (1..=11)
+        .map(|h| block_subsidy(Height::new(h), params).units())
+        .sum();
+    let client = Client::new(&dev.url);
+    assert_eq!(balance_units(&client, &alice.address).await.0, mined);
+    let hashes: Vec<&str> = ran.stdout.lines().filter(|l| l.len() == 64).collect();
+    assert_eq!(
+        hashes.last().copied(),
+        Some(client.tip_hash().await.as_str())
+    );
+
+    let refused = alice.run("generate", &dev.url, &["--blocks", "0"]);
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    let main = node("main", &["--network", "main"]).await;
+    let refused = alice.run("generate", &main.url, &["--blocks", "1"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("main network"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(Client::new(&main.url).height().await, 0);
+}
+
 // Multi-threaded: the tampering proxy serves while the wallet command blocks this thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_miner_pays_a_wallet_that_pays_another_exactly_with_checked_proofs() {

@@ -28,6 +28,8 @@ pub enum ApiError {
     },
     #[error("this route is for the node's administrators")]
     Forbidden,
+    #[error("dev-chain controls are refused on the main network")]
+    MainNetwork,
     #[error("this route does not take that method")]
     MethodNotAllowed,
     #[error("request body over the 2 MiB limit")]
@@ -56,6 +58,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Rejected { reason, .. } => (StatusCode::UNPROCESSABLE_ENTITY, reason),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::MainNetwork => (StatusCode::FORBIDDEN, "main-network"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
             ApiError::UnsupportedMediaType => {

@@ -94,6 +94,17 @@ pub(super) async fn admin_only(
     }
 }
 
+/// Creates the request series of every route at zero (status 200), so that they exist
+/// before the first request; other statuses appear when first answered.
+pub(super) fn register_routes<'a>(routes: impl IntoIterator<Item = &'a str>) {
+    for route in routes {
+        let route = route.to_owned();
+        metrics::counter!(telemetry::HTTP_REQUESTS, "route" => route.clone(), "status" => "200")
+            .absolute(0);
+        let _ = metrics::histogram!(telemetry::HTTP_LATENCY, "route" => route);
+    }
+}
+
 /// Counts requests by route and status and records their latency.
 pub(super) async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request

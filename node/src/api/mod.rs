@@ -8,6 +8,7 @@
 
 mod address_routes;
 mod chain_routes;
+mod dev_routes;
 pub mod error;
 mod events;
 mod explorer;
@@ -47,6 +48,16 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
+/// The routes outside the OpenAPI description (streams, text and the explorer's files).
+const UNDOCUMENTED: [&str; 6] = [
+    "/",
+    "/explorer/app.js",
+    "/explorer/app.css",
+    "/events",
+    "/metrics",
+    "/openapi.json",
+];
+
 /// How the API guards itself.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
@@ -65,6 +76,7 @@ pub struct ApiSettings {
         (name = "addresses"),
         (name = "mining"),
         (name = "peers"),
+        (name = "dev", description = "dev-chain controls: admin only, refused on main"),
     )
 )]
 struct ApiDoc;
@@ -106,9 +118,21 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
     let (admin, admin_openapi) = OpenApiRouter::new()
         .routes(routes!(peer_routes::addpeer))
         .routes(routes!(peer_routes::discover_peers))
+        .routes(routes!(dev_routes::generate))
+        .routes(routes!(dev_routes::invalidate_block))
+        .routes(routes!(dev_routes::reconsider_block))
+        .routes(routes!(dev_routes::test_transaction))
         .split_for_parts();
     let mut openapi = openapi;
     openapi.merge(admin_openapi);
+    limits::register_routes(
+        openapi
+            .paths
+            .paths
+            .keys()
+            .map(String::as_str)
+            .chain(UNDOCUMENTED),
+    );
     let openapi = Arc::new(
         openapi
             .to_pretty_json()
@@ -121,13 +145,13 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
     ));
     let mut app = documented
         .merge(admin)
-        .route("/", get(explorer::index))
-        .route("/explorer/app.js", get(explorer::script))
-        .route("/explorer/app.css", get(explorer::style))
-        .route("/events", get(events::events))
-        .route("/metrics", get(node_routes::metrics))
+        .route(UNDOCUMENTED[0], get(explorer::index))
+        .route(UNDOCUMENTED[1], get(explorer::script))
+        .route(UNDOCUMENTED[2], get(explorer::style))
+        .route(UNDOCUMENTED[3], get(events::events))
+        .route(UNDOCUMENTED[4], get(node_routes::metrics))
         .route(
-            "/openapi.json",
+            UNDOCUMENTED[5],
             get(move || async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/json")],

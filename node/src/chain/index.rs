@@ -13,7 +13,7 @@
 //! The index never touches storage; the caller persists what changes.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::consensus::{HeaderContext, Params, median_time_past, next_bits};
 use crate::primitives::{BlockHash, BlockHeader, Height, Work};
@@ -80,7 +80,7 @@ pub struct BlockIndex {
     entries: HashMap<BlockHash, IndexEntry>,
     children: HashMap<BlockHash, Vec<BlockHash>>,
     /// Blocks whose body and all ancestors' bodies are stored (genesis included).
-    complete: std::collections::HashSet<BlockHash>,
+    complete: HashSet<BlockHash>,
     candidates: BTreeSet<CandidateKey>,
     /// The not-invalid header with the most work, body or not: where sync is heading.
     best_header: Option<(Work, BlockHash)>,
@@ -248,6 +248,66 @@ impl BlockIndex {
                 .map(|e| (e.chain_work, e.hash));
         }
         marked
+    }
+
+    /// The invalid blocks an operator's reconsideration of `hash` clears, as Bitcoin Core's
+    /// `reconsiderblock` does: `hash` and its descendants, and its ancestors, where marked
+    /// invalid; oldest first.
+    pub fn invalid_around(&self, hash: &BlockHash) -> Vec<BlockHash> {
+        let is_invalid = |h: &BlockHash| {
+            self.entries
+                .get(h)
+                .is_some_and(|e| e.status == BlockStatus::Invalid)
+        };
+        let mut found = Vec::new();
+        let mut cursor = self.entries.get(hash);
+        while let Some(entry) = cursor.filter(|e| e.height != Height::GENESIS) {
+            cursor = self.entries.get(&entry.header.prev_blockhash);
+            found.extend(cursor.map(|e| e.hash).filter(is_invalid));
+        }
+        let mut stack = vec![*hash];
+        while let Some(h) = stack.pop() {
+            if is_invalid(&h) {
+                found.push(h);
+            }
+            stack.extend(self.children(&h).iter().copied());
+        }
+        found.sort_by_key(|h| self.entries[h].height);
+        found
+    }
+
+    /// Clears the invalid mark of `hashes` (as [`BlockIndex::invalid_around`] lists them):
+    /// those in `stored` have their body stored, the others only their header. They become
+    /// candidates again, to be validated afresh when connected.
+    pub fn clear_invalid(&mut self, hashes: &[BlockHash], stored: &HashSet<BlockHash>) {
+        for hash in hashes {
+            let Some(entry) = self.entries.get_mut(hash) else {
+                continue;
+            };
+            if entry.status != BlockStatus::Invalid {
+                continue;
+            }
+            entry.status = if stored.contains(hash) {
+                BlockStatus::DataStored
+            } else {
+                BlockStatus::HeaderOnly
+            };
+            let entry = *entry;
+            if self
+                .best_header
+                .is_none_or(|(work, _)| entry.chain_work > work)
+            {
+                self.best_header = Some((entry.chain_work, entry.hash));
+            }
+        }
+        for hash in hashes {
+            let entry = self.entries[hash];
+            let parent_complete = entry.height == Height::GENESIS
+                || self.complete.contains(&entry.header.prev_blockhash);
+            if entry.status.has_data() && parent_complete {
+                self.mark_complete_from(*hash);
+            }
+        }
     }
 
     /// The not-invalid header with the most work (its body may be missing).

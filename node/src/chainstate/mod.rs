@@ -61,6 +61,7 @@
 mod accept;
 mod apply;
 mod open;
+mod overrides;
 mod replay;
 mod tip;
 mod writer;
@@ -80,6 +81,7 @@ use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
 
 use accept::Arrival;
 pub use accept::HeadersOutcome;
+pub use overrides::OverrideError;
 pub use tip::TipTotals;
 use writer::Writer;
 
@@ -104,13 +106,20 @@ pub enum ChainError {
 }
 
 impl ChainError {
+    /// The codes [`ChainError::reason`] returns besides a [`BlockError`]'s.
+    pub const REASONS: [&'static str; 3] = [
+        "block-known-invalid",
+        "header-unconnected",
+        "headers-not-a-chain",
+    ];
+
     /// The machine code of the rule a block broke, if it broke one.
     pub fn reason(&self) -> Option<&'static str> {
         match self {
             ChainError::Invalid { error, .. } => Some(error.code()),
-            ChainError::KnownInvalid(_) => Some("block-known-invalid"),
-            ChainError::Unconnected { .. } => Some("header-unconnected"),
-            ChainError::NotAChain { .. } => Some("headers-not-a-chain"),
+            ChainError::KnownInvalid(_) => Some(Self::REASONS[0]),
+            ChainError::Unconnected { .. } => Some(Self::REASONS[1]),
+            ChainError::NotAChain { .. } => Some(Self::REASONS[2]),
             _ => None,
         }
     }
@@ -315,7 +324,12 @@ impl<S: ChainStore> ChainState<S> {
     ) -> Result<(), ChainError> {
         while let Some(best) = self.index.best_tip() {
             let work = |hash: &BlockHash| self.index.get(hash).map(|e| e.chain_work);
-            if best == self.tip.hash || work(&best) <= work(&self.tip.hash) {
+            // A tip an operator invalidated is left even for a chain with less work.
+            let tip_invalid = self
+                .index
+                .get(&self.tip.hash)
+                .is_some_and(|e| e.status == BlockStatus::Invalid);
+            if best == self.tip.hash || (!tip_invalid && work(&best) <= work(&self.tip.hash)) {
                 break;
             }
             let plan = plan_reorg(&self.index, &self.active, &best).ok_or_else(|| {

@@ -51,6 +51,25 @@ pub enum TxError {
 }
 
 impl TxError {
+    /// Every code [`TxError::code`] returns, for metrics that must exist before the first
+    /// refusal.
+    pub const CODES: [&'static str; 14] = [
+        "tx-no-inputs",
+        "tx-no-outputs",
+        "tx-outputs-too-large",
+        "tx-duplicate-input",
+        "tx-null-input",
+        "tx-unexpected-coinbase",
+        "tx-missing-or-spent-input",
+        "tx-immature-coinbase-spend",
+        "tx-wrong-key",
+        "tx-high-s-signature",
+        "tx-invalid-public-key",
+        "tx-bad-signature",
+        "tx-outputs-exceed-inputs",
+        "tx-oversized",
+    ];
+
     /// A stable, machine-readable name of the broken rule.
     pub fn code(&self) -> &'static str {
         match self {
@@ -130,6 +149,28 @@ pub enum BlockError {
 }
 
 impl BlockError {
+    /// Every code [`BlockError::code`] returns besides the [`TxError::CODES`] of a block's
+    /// transaction, for metrics that must exist before the first refusal.
+    pub const CODES: [&'static str; 17] = [
+        "block-bad-compact-target",
+        "block-target-above-limit",
+        "block-hash-above-target",
+        "block-bad-difficulty-bits",
+        "block-time-too-old",
+        "block-time-too-new",
+        "block-wrong-parent",
+        "block-oversized",
+        "block-no-transactions",
+        "block-first-not-coinbase",
+        "block-extra-coinbase",
+        "block-bad-coinbase-height",
+        "block-coinbase-too-large",
+        "block-bad-merkle-root",
+        "block-duplicate-transaction",
+        "block-double-spend",
+        "block-fees-too-large",
+    ];
+
     /// A stable, machine-readable name of the broken rule.
     pub fn code(&self) -> &'static str {
         match self {
@@ -166,5 +207,103 @@ impl BlockError {
                 | BlockError::TimeTooNew { .. }
                 | BlockError::WrongParent { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn outpoint() -> OutPoint {
+        OutPoint::new(Txid::ZERO, 0)
+    }
+
+    /// One value of every variant (and of every signature failure, which have codes of
+    /// their own): adding a variant without its code in `CODES` fails here.
+    fn every_tx_error() -> Vec<TxError> {
+        let signature = |source| TxError::BadSignature { index: 0, source };
+        vec![
+            TxError::NoInputs,
+            TxError::NoOutputs,
+            TxError::OutputsTooLarge,
+            TxError::DuplicateInput(outpoint()),
+            TxError::NullInput,
+            TxError::UnexpectedCoinbase,
+            TxError::MissingInput(outpoint()),
+            TxError::ImmatureCoinbase {
+                outpoint: outpoint(),
+                coin_height: Height::GENESIS,
+                spendable_at: Height::new(100),
+            },
+            TxError::WrongKey { index: 0 },
+            signature(SignatureError::HighS),
+            signature(SignatureError::InvalidPublicKey),
+            signature(SignatureError::Invalid),
+            TxError::OutputsExceedInputs {
+                inputs: Amount::ZERO,
+                outputs: Amount::ONE_COIN,
+            },
+            TxError::Oversized { size: 2, max: 1 },
+        ]
+    }
+
+    fn every_block_error() -> Vec<BlockError> {
+        let bits = CompactTarget::from_consensus(0);
+        vec![
+            BlockError::BadCompactTarget(bits, CompactTargetError::Zero(0)),
+            BlockError::TargetAboveLimit(bits),
+            BlockError::HighHash(BlockHash::ZERO),
+            BlockError::BadDifficultyBits {
+                expected: bits,
+                found: bits,
+            },
+            BlockError::TimeTooOld {
+                time: 0,
+                median_time_past: 1,
+            },
+            BlockError::TimeTooNew { time: 2, now: 1 },
+            BlockError::WrongParent {
+                expected: BlockHash::ZERO,
+                found: BlockHash::ZERO,
+            },
+            BlockError::Oversized { size: 2, max: 1 },
+            BlockError::NoTransactions,
+            BlockError::FirstNotCoinbase,
+            BlockError::ExtraCoinbase(1),
+            BlockError::BadCoinbaseHeight {
+                expected: Height::GENESIS,
+                found: Height::new(1),
+            },
+            BlockError::CoinbaseTooLarge {
+                paid: Amount::ONE_COIN,
+                allowed: Amount::ZERO,
+            },
+            BlockError::BadMerkleRoot,
+            BlockError::DuplicateTransaction(Txid::ZERO),
+            BlockError::DoubleSpendInBlock(outpoint()),
+            BlockError::FeesTooLarge,
+        ]
+    }
+
+    #[test]
+    fn the_code_lists_name_every_code_once() {
+        let tx_codes: BTreeSet<_> = every_tx_error().iter().map(TxError::code).collect();
+        assert_eq!(tx_codes, BTreeSet::from(TxError::CODES));
+        assert_eq!(tx_codes.len(), TxError::CODES.len(), "a code listed twice");
+        let block_codes: BTreeSet<_> = every_block_error().iter().map(BlockError::code).collect();
+        assert_eq!(block_codes, BTreeSet::from(BlockError::CODES));
+        assert_eq!(
+            block_codes.len(),
+            BlockError::CODES.len(),
+            "a code listed twice"
+        );
+        let in_a_block = BlockError::Transaction {
+            index: 1,
+            txid: Txid::ZERO,
+            source: TxError::NoInputs,
+        };
+        assert_eq!(in_a_block.code(), "tx-no-inputs");
     }
 }

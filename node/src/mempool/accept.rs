@@ -38,6 +38,14 @@ pub struct Accepted {
     pub evicted: Vec<Txid>,
 }
 
+/// A transaction that passed every rule, with where it would sit in the pool.
+struct Judged {
+    tx: Transaction,
+    parents: BTreeSet<Txid>,
+    ancestors: BTreeSet<Txid>,
+    accepted: Accepted,
+}
+
 impl Mempool {
     /// Validates `tx` for the block after `tip_height`, against `chain` (the coins of the
     /// active chain; fetch those [`Mempool::missing_inputs`] names) overlaid with the
@@ -93,6 +101,20 @@ impl Mempool {
         self.recent_rejects.on_tip_change();
     }
 
+    /// Judges `tx` as [`Mempool::accept`] would, every rule and the signatures included,
+    /// without changing the pool or remembering a refusal (Bitcoin Core's
+    /// `testmempoolaccept`). `evicted` says what accepting it would evict.
+    pub fn test_accept(
+        &self,
+        tx: &IdentifiedTx,
+        chain: &(impl UtxoView + ?Sized),
+        tip_height: Height,
+        params: &Params,
+    ) -> Result<Accepted, MempoolError> {
+        let judged = self.judge(tx.clone(), chain, tip_height, params)?;
+        Ok(judged.accepted)
+    }
+
     fn try_accept(
         &mut self,
         tx: IdentifiedTx,
@@ -101,6 +123,38 @@ impl Mempool {
         now: u64,
         params: &Params,
     ) -> Result<Accepted, MempoolError> {
+        let Judged {
+            tx,
+            parents,
+            ancestors,
+            accepted,
+        } = self.judge(tx, chain, tip_height, params)?;
+        // Nothing can fail from here on: the pool changes only now.
+        self.remove_set(&accepted.evicted);
+        let entry = MempoolEntry {
+            tx,
+            txid: accepted.txid,
+            fee: accepted.fee,
+            size: accepted.size,
+            time_added: now,
+            sequence: 0, // set by insert
+            parents,
+            children: BTreeSet::new(),
+            descendants: PackageStats::EMPTY, // set by insert
+        };
+        self.insert(entry, &ancestors);
+        Ok(accepted)
+    }
+
+    /// Every rule, cheapest first and the signatures last, and what accepting `tx` would
+    /// change; the pool is left as it is.
+    fn judge(
+        &self,
+        tx: IdentifiedTx,
+        chain: &(impl UtxoView + ?Sized),
+        tip_height: Height,
+        params: &Params,
+    ) -> Result<Judged, MempoolError> {
         let txid = tx.txid();
         let tx = tx.into_inner();
         let checked = self.check_without_signatures(&tx, txid, chain, tip_height, params)?;
@@ -116,26 +170,17 @@ impl Mempool {
             .signature_checks
             .iter()
             .try_for_each(SignatureCheck::run)?;
-        // Nothing can fail from here on: the pool changes only now.
-        self.remove_set(&evicted);
-        let entry = MempoolEntry {
+        Ok(Judged {
             tx,
-            txid,
-            fee,
-            size,
-            time_added: now,
-            sequence: 0, // set by insert
             parents,
-            children: BTreeSet::new(),
-            descendants: PackageStats::EMPTY, // set by insert
-        };
-        self.insert(entry, &ancestors);
-        Ok(Accepted {
-            txid,
-            fee,
-            size,
-            fee_rate,
-            evicted,
+            ancestors,
+            accepted: Accepted {
+                txid,
+                fee,
+                size,
+                fee_rate,
+                evicted,
+            },
         })
     }
 

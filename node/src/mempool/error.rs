@@ -48,6 +48,20 @@ pub enum MempoolError {
 }
 
 impl MempoolError {
+    /// Every policy code [`MempoolError::code`] returns for a transaction (consensus
+    /// failures keep the [`TxError::CODES`]), for metrics that must exist before the first
+    /// refusal. The `template-*` codes are a template's, never a transaction's.
+    pub const POLICY_CODES: [&'static str; 8] = [
+        "mempool-already-in-pool",
+        "mempool-recently-rejected",
+        "mempool-conflict",
+        "mempool-fee-rate-too-low",
+        "mempool-too-many-ancestors",
+        "mempool-too-many-descendants",
+        "mempool-tx-too-large",
+        "mempool-full",
+    ];
+
     /// A stable, machine-readable name of the refusal; consensus failures keep their code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -94,5 +108,53 @@ impl MempoolError {
     /// opposed to a local policy refusal that a peer could not have foreseen.
     pub fn is_consensus_failure(&self) -> bool {
         matches!(self, MempoolError::Invalid(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_policy_code_list_names_every_policy_code_once() {
+        let rate = FeeRate::ZERO;
+        let outpoint = OutPoint::new(Txid::ZERO, 0);
+        let every_policy_refusal = [
+            MempoolError::AlreadyInPool(Txid::ZERO),
+            MempoolError::RecentlyRejected(Wtxid::ZERO),
+            MempoolError::Conflict {
+                outpoint,
+                with: Txid::ZERO,
+            },
+            MempoolError::FeeRateTooLow {
+                fee_rate: rate,
+                minimum: rate,
+            },
+            MempoolError::TooManyAncestors { count: 2, max: 1 },
+            MempoolError::TooManyDescendants {
+                ancestor: Txid::ZERO,
+                max: 1,
+            },
+            MempoolError::TooLargeForPool { size: 2, max: 1 },
+            MempoolError::PoolFull {
+                fee_rate: rate,
+                evicted: rate,
+            },
+            MempoolError::PoolFullAncestorEvicted {
+                ancestor: Txid::ZERO,
+            },
+        ];
+        let codes: BTreeSet<_> = every_policy_refusal
+            .iter()
+            .map(MempoolError::code)
+            .collect();
+        assert_eq!(codes, BTreeSet::from(MempoolError::POLICY_CODES));
+        assert_eq!(
+            codes.len(),
+            MempoolError::POLICY_CODES.len(),
+            "a code listed twice"
+        );
     }
 }

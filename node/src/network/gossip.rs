@@ -45,7 +45,9 @@ pub(super) struct Judge {
 }
 
 impl Topic {
-    fn name(self) -> &'static str {
+    pub(super) const ALL: [Topic; 2] = [Topic::Blocks, Topic::Transactions];
+
+    pub(super) fn name(self) -> &'static str {
         match self {
             Topic::Blocks => "blocks",
             Topic::Transactions => "transactions",
@@ -72,12 +74,7 @@ impl Judge {
                 Topic::Transactions => judge.transaction(&data).await,
             };
             drop(slot);
-            let label = match verdict {
-                Verdict::Accept => "accept",
-                Verdict::Ignore => "ignore",
-                Verdict::Reject(_) => "reject",
-            };
-            metrics::counter!(telemetry::GOSSIP_MESSAGES, "topic" => topic.name(), "verdict" => label).increment(1);
+            metrics::counter!(telemetry::GOSSIP_MESSAGES, "topic" => topic.name(), "verdict" => verdict.label()).increment(1);
             let acceptance = match verdict {
                 Verdict::Accept => MessageAcceptance::Accept,
                 Verdict::Ignore => MessageAcceptance::Ignore,

@@ -36,6 +36,18 @@ pub use handle::{Command, NetworkHandle};
 pub use peers::Offence;
 pub use serve::local_status;
 
+/// Creates the network's labelled counters at zero, every label value it can count.
+pub fn register_metrics() {
+    for topic in gossip::Topic::ALL {
+        for verdict in verdict::Verdict::LABELS {
+            metrics::counter!(crate::telemetry::GOSSIP_MESSAGES, "topic" => topic.name(), "verdict" => verdict)
+                .absolute(0);
+        }
+    }
+    let offences = Offence::ALL.map(Offence::name);
+    crate::telemetry::zero_counters(crate::telemetry::PEER_PENALTIES, "offence", &offences);
+}
+
 use crate::node::Node;
 use crate::storage::SqlStore;
 

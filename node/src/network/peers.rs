@@ -38,6 +38,18 @@ pub enum Offence {
 }
 
 impl Offence {
+    /// Every offence, for metrics that must exist before the first one.
+    pub const ALL: [Offence; 8] = [
+        Offence::InvalidBlock,
+        Offence::InvalidTransaction,
+        Offence::Undecodable,
+        Offence::ProtocolViolation,
+        Offence::FalseWorkClaim,
+        Offence::LowWorkHeaders,
+        Offence::UnrequestedBlocks,
+        Offence::Stalling,
+    ];
+
     /// A short name, for logs and metrics.
     pub fn name(self) -> &'static str {
         match self {

@@ -24,6 +24,20 @@ pub enum Verdict {
     Reject(Offence),
 }
 
+impl Verdict {
+    /// The verdicts' names in metrics, every one.
+    pub const LABELS: [&'static str; 3] = ["accept", "ignore", "reject"];
+
+    /// This verdict's name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Accept => Self::LABELS[0],
+            Verdict::Ignore => Self::LABELS[1],
+            Verdict::Reject(_) => Self::LABELS[2],
+        }
+    }
+}
+
 /// The verdict on a gossiped block, given what the node made of it.
 pub fn on_block(result: &Result<SubmitOutcome, ChainError>) -> Verdict {
     match result {

@@ -7,6 +7,7 @@
 //! chaincore-wallet send    --wallet alice.json --node http://localhost:5000 --to 1Bob... --amount 10.0 --fee 0.5 --wait
 //! chaincore-wallet history --wallet alice.json --node http://localhost:5000 [--all]
 //! chaincore-wallet utxos   --wallet alice.json --node http://localhost:5000
+//! chaincore-wallet generate --wallet alice.json --node http://localhost:5000 --blocks 11   (dev chains)
 //! chaincore-wallet export  --wallet alice.json > alice.key        (the secret key, hex)
 //! chaincore-wallet import  --wallet restored.json < alice.key
 //! ```
@@ -57,6 +58,9 @@ enum Command {
     History(HistoryArgs),
     /// List the wallet's unspent outputs.
     Utxos(NodeArgs),
+    /// Have a dev node mine blocks paying this wallet, at once (the node's `/generate`:
+    /// for its administrators, refused on main).
+    Generate(GenerateArgs),
     /// Print the secret key (hex) on stdout, after the passphrase.
     Export(FileArgs),
     /// Create a wallet file from a secret key (hex) read on stdin.
@@ -98,6 +102,15 @@ struct SendArgs {
     /// How long `--wait` waits, in seconds.
     #[arg(long, default_value_t = 300)]
     wait_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    on: NodeArgs,
+    /// How many blocks, 1 to 1,000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    blocks: u32,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +196,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Utxos(args) => utxos(&args).await,
         Command::Send(args) => send(&args).await,
         Command::History(args) => history(&args).await,
+        Command::Generate(args) => generate(&args).await,
     }
 }
 
@@ -289,6 +303,20 @@ async fn utxos(args: &NodeArgs) -> Result<(), Failure> {
         );
     }
     println!("{} unspent outputs", utxos.len());
+    Ok(())
+}
+
+async fn generate(args: &GenerateArgs) -> Result<(), Failure> {
+    let (_, address, remote) = open(&args.on)?;
+    let generated = remote.generate(&address, args.blocks).await?;
+    for hash in &generated.blocks {
+        println!("{hash}");
+    }
+    println!(
+        "mined {} blocks paying {address}; height {}",
+        generated.blocks.len(),
+        generated.height
+    );
     Ok(())
 }
 

@@ -24,6 +24,14 @@ struct UtxoList {
     utxos: Vec<UtxoEntry>,
 }
 
+/// What `/generate` mined.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Generated {
+    /// The blocks' hashes, oldest first.
+    pub blocks: Vec<String>,
+    pub height: u32,
+}
+
 /// One unspent output of the wallet, as `/utxos` lists it.
 #[derive(Clone, Debug, Deserialize)]
 pub struct UtxoEntry {
@@ -192,6 +200,12 @@ impl Remote {
             )
             .await?;
         Ok(accepted.txid)
+    }
+
+    /// Has a dev node mine `blocks` blocks paying `address` at once (`/generate`).
+    pub async fn generate(&self, address: &Address, blocks: u32) -> Result<Generated, RestError> {
+        let body = json!({ "blocks": blocks, "address": address.to_string() });
+        self.node.post("/generate", &body).await
     }
 
     /// Waits until `txid` is in a main-chain block; its height, or `None` at the deadline.

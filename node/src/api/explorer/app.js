@@ -19,10 +19,10 @@
   const HASH_RE = /^[0-9a-f]{64}$/;
   const BASE58_RE = /^[1-9A-HJ-NP-Za-km-z]{20,64}$/;
   // Events after which everything chain-related is refetched; `lagged` (the server's "you
-  // missed N events", not in docs/api.md) included.
+  // missed N events") included.
   const CHAIN_EVENTS = new Set(['block_connected', 'block_disconnected', 'reorg', 'lagged']);
 
-  const state = { live: null, pollTimer: null, tipHash: null, pending: null, uptime: null, route: null, tree: null };
+  const state = { live: null, pollTimer: null, tipHash: null, pending: null, uptime: null, route: null, tree: null, network: null };
 
   // ---------------------------------------------------------------- DOM helpers
   const $ = (id) => document.getElementById(id);
@@ -124,12 +124,13 @@
   const apiError = (path, status, detail) =>
     Object.assign(new Error(`${path}: ${status ? `${status} ` : ''}${detail}`), { status });
 
-  /** GETs a path as 'json' or 'text'; a non-2xx answer throws with the API's `error`. */
-  async function fetchAs(path, kind) {
+  /** Fetches a path as 'json' or 'text' (GET, or `init`'s method); a non-2xx answer throws
+   * with the API's `error`. */
+  async function fetchAs(path, kind, init) {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), MS.fetch);
     try {
-      const res = await fetch(path, { signal: abort.signal, cache: 'no-store' }).catch((err) => {
+      const res = await fetch(path, { ...init, signal: abort.signal, cache: 'no-store' }).catch((err) => {
         throw apiError(path, 0, err.name === 'AbortError' ? 'timed out' : 'network error');
       });
       if (!res.ok) {
@@ -143,6 +144,9 @@
     }
   }
   const getJSON = (path) => fetchAs(path, 'json');
+  const postJSON = (path, body) => fetchAs(path, 'json', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
 
   /** Tickets drop stale responses: only the newest request of a kind may render. */
   const seq = Object.create(null);
@@ -194,6 +198,7 @@
     setText('node-id', st.node_id == null ? null : short(String(st.node_id)));
     $('node-id').title = String(st.node_id ?? '');
     setText('network', st.network);
+    state.network = st.network;
     setTip(st.height, st.best_block_hash);
     setText('peer-count', digits(st.active_peers ?? (Array.isArray(st.peers) ? st.peers.length : null)));
     setText('mempool-count', digits(st.pending_transactions));
@@ -332,7 +337,32 @@
     if (!tips) return;
     $('chain-tips').replaceChildren(...(Array.isArray(tips) ? tips : []).map((t) =>
       h('li', { 'data-status': t.status, 'data-hash': t.hash }, badge(t.status), ' ', blockLink(t.hash),
-        ` at ${num(t.height)}`, t.branch_length ? ` · branch ${num(t.branch_length)}` : '')));
+        ` at ${num(t.height)}`, t.branch_length ? ` · branch ${num(t.branch_length)}` : '', ' ', tipControl(t))));
+  }
+
+  // ---------------------------------------------------------------- block controls
+  /**
+   * The dev-chain block controls (docs/api.md, "Dev-chain controls"): invalidate a tip,
+   * reconsider an invalid one. Not offered on main, where the node refuses them; a browser
+   * outside the node's admin addresses gets the node's 403 as a notice.
+   */
+  function tipControl(tip) {
+    if (state.network === 'main' || typeof tip.hash !== 'string') return null;
+    if (tip.status === 'invalid') return controlButton('reconsiderblock', tip.hash, 'reconsider');
+    if (tip.status === 'active' || tip.status === 'valid-fork') return controlButton('invalidateblock', tip.hash, 'invalidate');
+    return null;
+  }
+
+  function controlButton(route, hash, label) {
+    const button = h('button', { type: 'button', class: 'control', 'data-control': route, title: `POST /${route}` }, label);
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      postJSON(`/${route}`, { hash })
+        .then((moved) => { notice(`${label}d ${short(hash)}: tip at ${num(moved.height)}`); refreshChain(); },
+          failed(label))
+        .finally(() => { button.disabled = false; });
+    });
+    return button;
   }
 
   // ---------------------------------------------------------------- detail pages
@@ -518,7 +548,8 @@
     block_disconnected: (d) => [`disconnected ${d.height} `, blockLink(d.hash)],
     reorg: (d) => [`reorg depth ${d.depth} at ${d.fork_height}: `, blockLink(d.old_tip), ' → ', blockLink(d.new_tip)],
     tx_accepted: (d) => ['tx ', txLink(d.txid), ` · fee ${coins(d.fee_units)} · ${bytes(d.size)}`],
-    lagged: (missed) => [`missed ${num(missed)} events: refreshing`],
+    tx_readded: (d) => ['back in the mempool: tx ', txLink(d.txid), ` · fee ${coins(d.fee_units)}`],
+    lagged: (d) => [`missed ${d.missed == null ? 'some' : num(d.missed)} events: refreshing`],
   };
 
   function logEvent(type, data) {
@@ -534,7 +565,7 @@
     logEvent(type, data);
     if (type === 'block_connected') setTip(data.height, data.hash); // /status confirms shortly
     if (CHAIN_EVENTS.has(type)) schedule('chain', refreshChain, 250);
-    else if (type === 'tx_accepted') schedule('mempool', refreshMempool, 500);
+    else if (type === 'tx_accepted' || type === 'tx_readded') schedule('mempool', refreshMempool, 500);
   }
 
   /** Shows the stream state; while it is offline, /status is polled instead. */

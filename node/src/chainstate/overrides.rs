@@ -1,0 +1,93 @@
+//! An operator's overrides of block validity, as Bitcoin Core's `invalidateblock` and
+//! `reconsiderblock`: mark a block and its descendants invalid (the tip moves off them, to
+//! a chain with less work if need be), or clear such marks so the blocks are judged again.
+//!
+//! Both go through the normal activation, so every rule and the one-transaction tip change
+//! still hold; a reconsidered block that really breaks a rule is found invalid again. The
+//! marks are written after the tip change commits: a crash in between forgets the override
+//! (it was never acknowledged), never leaves the tip on a block marked invalid. Nothing from
+//! the network reaches this; the API offers it to administrators off the main network.
+
+use std::collections::HashSet;
+
+use thiserror::Error;
+
+use crate::chain::BlockStatus;
+use crate::primitives::{BlockHash, Height};
+use crate::storage::{ChainStore, StoreError, StoreTxn};
+
+use super::{ChainError, ChainState};
+
+/// Why an override was refused.
+#[derive(Debug, Error)]
+pub enum OverrideError {
+    #[error("block {0} is not known")]
+    Unknown(BlockHash),
+    #[error("the genesis block cannot be invalidated")]
+    Genesis,
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
+impl From<StoreError> for OverrideError {
+    fn from(error: StoreError) -> Self {
+        OverrideError::Chain(ChainError::Store(error))
+    }
+}
+
+impl<S: ChainStore> ChainState<S> {
+    /// Marks `hash` and every descendant invalid and moves the tip onto the best chain
+    /// left; the tip changes wait in [`ChainState::take_updates`].
+    pub async fn invalidate_block(
+        &mut self,
+        hash: &BlockHash,
+        now: u64,
+    ) -> Result<(), OverrideError> {
+        let entry = self.index.get(hash).ok_or(OverrideError::Unknown(*hash))?;
+        if entry.height == Height::GENESIS {
+            return Err(OverrideError::Genesis);
+        }
+        let marked = self.index.set_invalid(hash);
+        self.activate_best_chain(now).await?;
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        txn.set_status(&marked, BlockStatus::Invalid).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Clears the invalid marks of `hash`, its descendants and its ancestors, and moves
+    /// the tip to the best chain, judging the cleared blocks afresh; the tip changes wait
+    /// in [`ChainState::take_updates`].
+    pub async fn reconsider_block(
+        &mut self,
+        hash: &BlockHash,
+        now: u64,
+    ) -> Result<(), OverrideError> {
+        if !self.index.contains(hash) {
+            return Err(OverrideError::Unknown(*hash));
+        }
+        let cleared = self.index.invalid_around(hash);
+        // A block found invalid on arrival kept only its header: ask the store.
+        let mut stored = HashSet::new();
+        for h in &cleared {
+            if self.store.block(h).await?.is_some() {
+                stored.insert(*h);
+            }
+        }
+        self.index.clear_invalid(&cleared, &stored);
+        let (bodies, headers): (Vec<BlockHash>, Vec<BlockHash>) =
+            cleared.iter().partition(|h| stored.contains(h));
+        self.flush().await?;
+        let mut txn = self.store.begin().await?;
+        for (hashes, status) in [
+            (bodies, BlockStatus::DataStored),
+            (headers, BlockStatus::HeaderOnly),
+        ] {
+            txn.set_status(&hashes, status).await?;
+        }
+        txn.commit().await?;
+        self.activate_best_chain(now).await?;
+        Ok(())
+    }
+}
