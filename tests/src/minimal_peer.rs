@@ -12,7 +12,7 @@ use futures::StreamExt;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, Swarm, gossipsub, identify, identity, noise, tcp, yamux};
 
-use crate::peer::Seen;
+use crate::peer::{Driven, Seen, seen_in_gossip, seen_in_swarm, watch};
 
 #[derive(NetworkBehaviour)]
 #[allow(
@@ -92,40 +92,23 @@ impl MinimalPeer {
     pub async fn watch(
         &mut self,
         deadline: Duration,
-        mut until: impl FnMut(&[Seen]) -> bool,
+        until: impl FnMut(&[Seen]) -> bool,
     ) -> Vec<Seen> {
-        let mut seen = Vec::new();
-        let stop = tokio::time::Instant::now() + deadline;
-        while !until(&seen) {
-            let Ok(event) = tokio::time::timeout_at(stop, self.swarm.select_next_some()).await
-            else {
-                break;
-            };
-            if let Some(event) = describe(event) {
-                seen.push(event);
-            }
-        }
-        seen
+        watch(self, deadline, until).await
     }
 }
 
-fn describe(event: SwarmEvent<MinimalEvent>) -> Option<Seen> {
-    Some(match event {
-        SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
-        SwarmEvent::ConnectionClosed {
-            peer_id,
-            num_established: 0,
-            ..
-        } => Seen::Disconnected(peer_id),
-        SwarmEvent::OutgoingConnectionError { error, .. } => Seen::DialFailed(error.to_string()),
-        SwarmEvent::Behaviour(MinimalEvent::Gossipsub(gossipsub::Event::Subscribed {
-            peer_id,
-            topic,
-        })) => Seen::Subscribed(peer_id, topic.to_string()),
-        SwarmEvent::Behaviour(MinimalEvent::Gossipsub(gossipsub::Event::Message {
-            message,
-            ..
-        })) => Seen::Gossip(message.topic.to_string(), message.data),
-        _ => return None,
-    })
+impl Driven for MinimalPeer {
+    type Event = SwarmEvent<MinimalEvent>;
+
+    async fn next_event(&mut self) -> Self::Event {
+        self.swarm.select_next_some().await
+    }
+
+    fn on_event(&mut self, event: Self::Event) -> Option<Seen> {
+        match event {
+            SwarmEvent::Behaviour(MinimalEvent::Gossipsub(event)) => seen_in_gossip(event),
+            other => seen_in_swarm(&other),
+        }
+    }
 }

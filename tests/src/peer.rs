@@ -128,20 +128,9 @@ impl RawPeer {
     pub async fn watch(
         &mut self,
         deadline: Duration,
-        mut until: impl FnMut(&[Seen]) -> bool,
+        until: impl FnMut(&[Seen]) -> bool,
     ) -> Vec<Seen> {
-        let mut seen = Vec::new();
-        let stop = tokio::time::Instant::now() + deadline;
-        while !until(&seen) {
-            let Ok(event) = tokio::time::timeout_at(stop, self.swarm.select_next_some()).await
-            else {
-                break;
-            };
-            if let Some(event) = self.on_event(event) {
-                seen.push(event);
-            }
-        }
-        seen
+        watch(self, deadline, until).await
     }
 
     /// Publishes raw bytes on the blocks topic.
@@ -183,8 +172,20 @@ impl RawPeer {
     }
 }
 
+impl Driven for RawPeer {
+    type Event = SwarmEvent<BehaviourEvent>;
+
+    async fn next_event(&mut self) -> Self::Event {
+        self.swarm.select_next_some().await
+    }
+
+    fn on_event(&mut self, event: Self::Event) -> Option<Seen> {
+        RawPeer::on_event(self, event)
+    }
+}
+
 fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
-    Some(match event {
+    match event {
         SwarmEvent::Behaviour(BehaviourEvent::Sync(request_response::Event::Message {
             message: request_response::Message::Response { response, .. },
             ..
@@ -193,26 +194,66 @@ fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
                 Response::Blocks(items) | Response::Headers(items) => items.iter().collect(),
                 _ => Vec::new(),
             };
-            Seen::Answered {
+            Some(Seen::Answered {
                 items: items.len(),
                 bytes: items.iter().map(|i| i.len()).sum(),
-            }
+            })
         }
-        SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(peer_id),
+        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => seen_in_gossip(event),
+        other => seen_in_swarm(&other),
+    }
+}
+
+/// A test peer: a swarm driven by the test, whose events become what the test sees.
+pub(crate) trait Driven {
+    type Event;
+    fn next_event(&mut self) -> impl std::future::Future<Output = Self::Event>;
+    fn on_event(&mut self, event: Self::Event) -> Option<Seen>;
+}
+
+/// Drives `peer` until `until` holds for what was seen, or `deadline` passes; returns
+/// everything seen.
+pub(crate) async fn watch<P: Driven>(
+    peer: &mut P,
+    deadline: Duration,
+    mut until: impl FnMut(&[Seen]) -> bool,
+) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    let stop = tokio::time::Instant::now() + deadline;
+    while !until(&seen) {
+        let Ok(event) = tokio::time::timeout_at(stop, peer.next_event()).await else {
+            break;
+        };
+        if let Some(event) = peer.on_event(event) {
+            seen.push(event);
+        }
+    }
+    seen
+}
+
+/// What any test peer sees of its connections.
+pub(crate) fn seen_in_swarm<E>(event: &SwarmEvent<E>) -> Option<Seen> {
+    Some(match event {
+        SwarmEvent::ConnectionEstablished { peer_id, .. } => Seen::Connected(*peer_id),
         SwarmEvent::ConnectionClosed {
             peer_id,
             num_established: 0,
             ..
-        } => Seen::Disconnected(peer_id),
+        } => Seen::Disconnected(*peer_id),
         SwarmEvent::OutgoingConnectionError { error, .. } => Seen::DialFailed(error.to_string()),
-        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
-            peer_id,
-            topic,
-        })) => Seen::Subscribed(peer_id, topic.to_string()),
-        SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-            message,
-            ..
-        })) => Seen::Gossip(message.topic.to_string(), message.data),
+        _ => return None,
+    })
+}
+
+/// What any test peer sees of gossip: subscriptions and messages.
+pub(crate) fn seen_in_gossip(event: gossipsub::Event) -> Option<Seen> {
+    Some(match event {
+        gossipsub::Event::Subscribed { peer_id, topic } => {
+            Seen::Subscribed(peer_id, topic.to_string())
+        }
+        gossipsub::Event::Message { message, .. } => {
+            Seen::Gossip(message.topic.to_string(), message.data)
+        }
         _ => return None,
     })
 }
