@@ -1,6 +1,13 @@
 //! A small REST client for tests: JSON in and out, the status code kept for assertions.
+//! Every answer is held to the node's own OpenAPI document ([`crate::contract`]): an answer
+//! the document does not allow fails the test that received it.
+
+use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::sync::OnceCell;
+
+use crate::contract::Contract;
 
 /// A response: status code and JSON body (`Value::Null` when the body is not JSON).
 #[derive(Debug, Clone)]
@@ -28,6 +35,8 @@ impl Reply {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// The node's document, fetched on the first answer to check.
+    contract: Arc<OnceCell<Option<Contract>>>,
 }
 
 impl Client {
@@ -39,6 +48,7 @@ impl Client {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
+            contract: Arc::new(OnceCell::new()),
         }
     }
 
@@ -50,27 +60,38 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
-    async fn reply(response: reqwest::Response) -> Reply {
+    /// Reads an answer to `method path` and holds it to the node's document.
+    async fn reply(&self, method: &str, path: &str, response: reqwest::Response) -> Reply {
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = response.text().await.unwrap_or_default();
+        let contract = self
+            .contract
+            .get_or_init(|| Contract::fetch(&self.http, &self.base))
+            .await;
+        if let Some(contract) = contract
+            && let Err(broken) =
+                contract.check(method, path, status, content_type.as_deref(), &text)
+        {
+            panic!("the node broke its API document: {broken}");
+        }
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Reply { status, body, text }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        Self::reply(self.http.get(self.url(path)).send().await.expect("GET")).await
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        self.reply("get", path, response).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        Self::reply(
-            self.http
-                .post(self.url(path))
-                .json(body)
-                .send()
-                .await
-                .expect("POST"),
-        )
-        .await
+        let request = self.http.post(self.url(path)).json(body);
+        self.reply("post", path, request.send().await.expect("POST"))
+            .await
     }
 
     /// A POST with a raw body and content type (for malformed-input tests).
@@ -80,7 +101,8 @@ impl Client {
             .post(self.url(path))
             .header("content-type", content_type)
             .body(body);
-        Self::reply(request.send().await.expect("POST")).await
+        self.reply("post", path, request.send().await.expect("POST"))
+            .await
     }
 
     pub async fn status(&self) -> Value {

@@ -3,7 +3,8 @@
 //!
 //! - [`node`]: start a node (SQLite or PostgreSQL behind it) on port 0, wait for its ready
 //!   line, stop it (SIGTERM, then SIGKILL) when dropped; never a process it did not start.
-//! - [`client`]: typed calls to the REST API; [`events`]: its event stream.
+//! - [`client`]: typed calls to the REST API, each answer held to the node's OpenAPI
+//!   document ([`contract`]); [`events`]: its event stream.
 //! - [`miner`]: solve templates from `/mine_block` at dev difficulty and submit them.
 //! - [`wallet`]: signed payments from a node's listed coins.
 //! - [`tools`]: the miner, wallet and monitor binaries as child processes.
@@ -17,6 +18,7 @@
 pub mod db;
 
 pub mod client;
+pub mod contract;
 pub mod events;
 pub mod miner;
 pub mod minimal_peer;

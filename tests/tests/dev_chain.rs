@@ -307,6 +307,21 @@ async fn tx_test_judges_without_taking_or_relaying() {
         (signed(&[mature], Vec::new()), "tx-no-outputs"),
         (signed(&[], to_bob(1_000)), "tx-no-inputs"),
         (signed(&[mature], to_bob(value)), "mempool-fee-rate-too-low"),
+        (
+            signed(&[mature, OutPoint::NULL], to_bob(1_000)),
+            "tx-null-input",
+        ),
+        (
+            signed(&[OutPoint::NULL], to_bob(1_000)),
+            "tx-unexpected-coinbase",
+        ),
+        (
+            signed(
+                &[mature],
+                [to_bob(Amount::MAX.units()), to_bob(Amount::MAX.units())].concat(),
+            ),
+            "tx-outputs-too-large",
+        ),
     ];
     for (tx, code) in &rejections {
         let verdict = ca.post("/tx/test", &hex(tx)).await.ok();

@@ -120,8 +120,10 @@ async fn pending_change(state: &AppState, address: &Address) -> ApiResult<i64> {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct UtxoQuery {
     /// Coins to return (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -195,10 +197,13 @@ pub(super) async fn address_utxo(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct HistoryQuery {
     /// Entries to return (default 25, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// Continue strictly before this `height:position` (the previous page's `next`).
+    #[param(pattern = r"^[0-9]{1,10}:[0-9]{1,10}$")]
     before: Option<String>,
 }
 

@@ -58,10 +58,12 @@ async fn main_hashes(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ChainPage {
     /// First height (default 0).
     start: Option<u32>,
     /// Blocks to return (default 20, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -90,6 +92,7 @@ pub(super) async fn blockchain(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Range {
     /// First height.
     start: u32,
@@ -123,8 +126,10 @@ pub(super) async fn blocks_range(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Recent {
     /// Blocks to return (default 10, at most 100).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -271,6 +276,7 @@ pub(super) async fn spent_outputs(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct TreeRange {
     /// Lowest height (default: 29 below the tip).
     from: Option<u32>,

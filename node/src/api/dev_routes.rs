@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, parse_address, parse_block_hash};
-use super::tx_routes::{SubmitTx, transaction_from};
+use super::tx_routes::{SubmitTx, TxForm, transaction_from};
 use super::views::Coins;
 use crate::chainstate::OverrideError;
 use crate::consensus::Network;
@@ -140,7 +140,7 @@ pub(super) struct TestAccept {
     error: Option<String>,
 }
 
-#[utoipa::path(post, path = "/tx/test", tag = "dev", request_body = SubmitTx, responses((status = 200, body = TestAccept), (status = 400), (status = 403), (status = 503)))]
+#[utoipa::path(post, path = "/tx/test", tag = "dev", request_body = TxForm, responses((status = 200, body = TestAccept), (status = 400), (status = 403), (status = 503)))]
 pub(super) async fn test_transaction(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SubmitTx>,

@@ -18,6 +18,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use super::AppState;
 use crate::events::{Backlog, Sequenced};
 
+#[utoipa::path(get, path = "/events", tag = "node", params(("Last-Event-ID" = Option<u64>, Header, description = "the id of the last event seen, to resume after it")), responses((status = 200, body = String, content_type = "text/event-stream")))]
 pub(super) async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -8,6 +8,7 @@ const INDEX: &str = include_str!("explorer/index.html");
 const SCRIPT: &str = include_str!("explorer/app.js");
 const STYLE: &str = include_str!("explorer/app.css");
 
+#[utoipa::path(get, path = "/", tag = "node", responses((status = 200, body = String, content_type = "text/html")))]
 pub(super) async fn index() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX)
 }

@@ -86,6 +86,22 @@ pub(super) async fn mine_block(
     }))
 }
 
+/// The two forms of `/submit_block`'s body, as the document states them (`oneOf`); the
+/// handler reads [`SubmitBlock`].
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged, deny_unknown_fields)]
+#[allow(dead_code, reason = "the document's shape of `SubmitBlock`")]
+pub(super) enum BlockForm {
+    /// A whole block in hex.
+    Whole { block_hex: String },
+    /// A solved header (and optionally a changed coinbase) for an issued template.
+    ForTemplate {
+        template_id: u64,
+        header_hex: String,
+        coinbase_hex: Option<String>,
+    },
+}
+
 /// A solved block, whole (`block_hex`) or for a template (`template_id`, `header_hex`, and
 /// `coinbase_hex` if the miner changed the coinbase).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -159,7 +175,7 @@ fn block_from(state: &AppState, body: SubmitBlock) -> ApiResult<(Block, Option<u
     }
 }
 
-#[utoipa::path(post, path = "/submit_block", tag = "mining", request_body = SubmitBlock, responses((status = 200, body = SubmitResult), (status = 400), (status = 422)))]
+#[utoipa::path(post, path = "/submit_block", tag = "mining", request_body = BlockForm, responses((status = 200, body = SubmitResult), (status = 400), (status = 422)))]
 pub(super) async fn submit_block(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SubmitBlock>,

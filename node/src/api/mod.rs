@@ -8,6 +8,7 @@
 
 mod address_routes;
 mod chain_routes;
+mod contract;
 mod dev_routes;
 pub mod error;
 mod events;
@@ -48,15 +49,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
-/// The routes outside the OpenAPI description (streams, text and the explorer's files).
-const UNDOCUMENTED: [&str; 6] = [
-    "/",
-    "/explorer/app.js",
-    "/explorer/app.css",
-    "/events",
-    "/metrics",
-    "/openapi.json",
-];
+/// The routes outside the generated description: the explorer's files, and the
+/// description itself (which `contract` adds to it).
+const UNDOCUMENTED: [&str; 3] = ["/explorer/app.js", "/explorer/app.css", "/openapi.json"];
 
 /// How the API guards itself.
 #[derive(Clone, Debug)]
@@ -87,6 +82,9 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .routes(routes!(node_routes::status))
         .routes(routes!(node_routes::health))
         .routes(routes!(node_routes::stats))
+        .routes(routes!(node_routes::metrics))
+        .routes(routes!(events::events))
+        .routes(routes!(explorer::index))
         .routes(routes!(chain_routes::blockchain))
         .routes(routes!(chain_routes::blocks_range))
         .routes(routes!(chain_routes::blocks_recent))
@@ -123,6 +121,7 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .routes(routes!(dev_routes::reconsider_block))
         .routes(routes!(dev_routes::test_transaction))
         .split_for_parts();
+    let admin_paths: Vec<String> = admin_openapi.paths.paths.keys().cloned().collect();
     let mut openapi = openapi;
     openapi.merge(admin_openapi);
     limits::register_routes(
@@ -133,9 +132,9 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
             .map(String::as_str)
             .chain(UNDOCUMENTED),
     );
+    let document = serde_json::to_value(&openapi).expect("the description serializes");
     let openapi = Arc::new(
-        openapi
-            .to_pretty_json()
+        serde_json::to_string_pretty(&contract::complete(document, &admin_paths))
             .expect("the description serializes"),
     );
 
@@ -145,13 +144,10 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
     ));
     let mut app = documented
         .merge(admin)
-        .route(UNDOCUMENTED[0], get(explorer::index))
-        .route(UNDOCUMENTED[1], get(explorer::script))
-        .route(UNDOCUMENTED[2], get(explorer::style))
-        .route(UNDOCUMENTED[3], get(events::events))
-        .route(UNDOCUMENTED[4], get(node_routes::metrics))
+        .route(UNDOCUMENTED[0], get(explorer::script))
+        .route(UNDOCUMENTED[1], get(explorer::style))
         .route(
-            UNDOCUMENTED[5],
+            UNDOCUMENTED[2],
             get(move || async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -218,6 +218,7 @@ pub(super) async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats
 }
 
 /// `GET /metrics`: Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "node", responses((status = 200, body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(

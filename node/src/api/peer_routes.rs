@@ -113,6 +113,18 @@ pub(super) async fn getpeers(State(state): State<AppState>) -> Json<GetPeers> {
     })
 }
 
+/// The two forms of `/addpeer`'s body, as the document states them (`oneOf`); the handler
+/// reads [`AddPeer`].
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged, deny_unknown_fields)]
+#[allow(dead_code, reason = "the document's shape of `AddPeer`")]
+pub(super) enum PeerForm {
+    /// A node's REST URL.
+    Url { peer_url: String },
+    /// A libp2p multiaddr ending in `/p2p/<peer id>`.
+    Multiaddr { multiaddr: String },
+}
+
 /// `{"peer_url": "http://host:port"}` or `{"multiaddr": "/ip4/.../tcp/.../p2p/..."}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -152,7 +164,7 @@ fn target(request: AddPeer) -> ApiResult<PeerTarget> {
     }
 }
 
-#[utoipa::path(post, path = "/addpeer", tag = "peers", request_body = AddPeer, responses((status = 200, body = Done), (status = 400), (status = 403), (status = 503)))]
+#[utoipa::path(post, path = "/addpeer", tag = "peers", request_body = PeerForm, responses((status = 200, body = Done), (status = 400), (status = 403), (status = 503)))]
 pub(super) async fn addpeer(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AddPeer>,

@@ -218,6 +218,18 @@ pub(super) struct TransactionJson {
     lock_time: Option<u32>,
 }
 
+/// The two forms of a transaction body, as the document states them (`oneOf`); the
+/// handlers read [`SubmitTx`], which says which field is wrong when neither form fits.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged, deny_unknown_fields)]
+#[allow(dead_code, reason = "the document's shape of `SubmitTx`")]
+pub(super) enum TxForm {
+    /// The canonical bytes in hex.
+    Hex { hex: String },
+    /// The transaction as JSON.
+    Json { transaction: TransactionJson },
+}
+
 /// `POST /add_transaction` body: the canonical bytes in hex, or the transaction as JSON.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -323,7 +335,7 @@ async fn submit(state: &AppState, body: SubmitTx) -> ApiResult<Json<TxAccepted>>
     }))
 }
 
-#[utoipa::path(post, path = "/add_transaction", tag = "transactions", request_body = SubmitTx, responses((status = 200, body = TxAccepted), (status = 400), (status = 422)))]
+#[utoipa::path(post, path = "/add_transaction", tag = "transactions", request_body = TxForm, responses((status = 200, body = TxAccepted), (status = 400), (status = 422)))]
 pub(super) async fn add_transaction(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SubmitTx>,
@@ -331,7 +343,7 @@ pub(super) async fn add_transaction(
     submit(&state, body).await
 }
 
-#[utoipa::path(post, path = "/broadcast_transaction", tag = "transactions", request_body = SubmitTx, responses((status = 200, body = TxAccepted), (status = 400), (status = 422)))]
+#[utoipa::path(post, path = "/broadcast_transaction", tag = "transactions", request_body = TxForm, responses((status = 200, body = TxAccepted), (status = 400), (status = 422)))]
 pub(super) async fn broadcast_transaction(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SubmitTx>,
