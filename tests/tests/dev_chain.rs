@@ -259,7 +259,8 @@ async fn tx_test_judges_without_taking_or_relaying() {
     coins.sort_by_key(|c| c.1);
     let mature: Vec<_> = coins.iter().filter(|c| c.0).map(|c| (c.2, c.3)).collect();
     let immature = coins.iter().find(|c| !c.0).expect("an immature coinbase").2;
-    let ((tested_coin, value), (submitted_coin, _)) = (mature[0], mature[1]);
+    let ((tested_coin, value), (submitted_coin, _), (chained_coin, _)) =
+        (mature[0], mature[1], mature[2]);
     let mature = tested_coin;
     let genesis = DEV.genesis_hash();
     let to_bob = |units| {
@@ -282,6 +283,11 @@ async fn tx_test_judges_without_taking_or_relaying() {
 
     let mut tampered = valid.clone();
     tampered.outputs[0].value = Amount::from_units(value - 20_000).unwrap();
+    let high_s = {
+        let mut tx = valid.clone();
+        tx.inputs[0].witness.signature = tx.inputs[0].witness.signature.with_high_s();
+        tx
+    };
     let rejections = [
         (
             signed(&[OutPoint::new(Txid::ZERO, 7)], to_bob(1_000)),
@@ -296,6 +302,7 @@ async fn tx_test_judges_without_taking_or_relaying() {
             "tx-wrong-key",
         ),
         (tampered, "tx-bad-signature"),
+        (high_s, "tx-high-s-signature"),
         (
             signed(&[mature], to_bob(value + 1)),
             "tx-outputs-exceed-inputs",
@@ -367,5 +374,25 @@ async fn tx_test_judges_without_taking_or_relaying() {
         "b would have taken it"
     );
     assert_eq!(mempool_count(&ca).await, 1);
-    assert_eq!(mempool_count(&cb).await, 1);
+
+    // Package limits: 25 chained payments are the most one may descend from.
+    let mut parent = (chained_coin, value);
+    let mut next_in_chain = || {
+        let (outpoint, units) = parent;
+        let to_self = vec![TxOut::to_address(
+            Amount::from_units(units - 10_000).unwrap(),
+            &alice.address(),
+        )];
+        let tx = signed(&[outpoint], to_self);
+        parent = (OutPoint::new(tx.txid(), 0), units - 10_000);
+        tx
+    };
+    for _ in 0..25 {
+        ca.post("/add_transaction", &hex(&next_in_chain()))
+            .await
+            .ok();
+    }
+    let verdict = ca.post("/tx/test", &hex(&next_in_chain())).await.ok();
+    assert_eq!(verdict["reason"], "mempool-too-many-ancestors", "{verdict}");
+    assert_eq!(mempool_count(&ca).await, 26);
 }
