@@ -35,7 +35,7 @@ async fn start_node(dir: &std::path::Path) -> (SocketAddr, String) {
     let ledger = Ledger::open(store.clone(), &DEV, MempoolConfig::default(), 1_900_000_000)
         .await
         .expect("ledger");
-    let indexer = Indexer::new(store.clone()).spawn();
+    let indexer = Indexer::new(store.clone()).spawn(&chaincore::tasks::Tasks::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, watch};
 use crate::chain::explorer::{BlockRecords, block_records};
 use crate::primitives::{BlockHash, Height};
 use crate::storage::{ChainStore, StoreError, StoreTxn};
+use crate::tasks::Tasks;
 
 /// Blocks indexed per database transaction when catching up.
 const BATCH_BLOCKS: usize = 200;
@@ -120,24 +121,35 @@ impl<S: ChainStore> Indexer<S> {
         Ok(Some(batch))
     }
 
-    /// Runs the indexer as a task: a pass at start, then one each time it is poked.
-    pub fn spawn(self) -> IndexerHandle {
+    /// Runs the indexer as a task of `tasks`: a pass at start, then one each time it is
+    /// poked, until the node stops (it leaves between passes: a pass commits per batch).
+    pub fn spawn(self, tasks: &Tasks) -> IndexerHandle {
         let poke = Arc::new(Notify::new());
         let (tip_tx, tip) = watch::channel(None);
         let wake = Arc::clone(&poke);
-        tokio::spawn(async move {
-            loop {
-                match self.catch_up().await {
+        let stopping = tasks.clone();
+        tasks.spawn(async move {
+            while !stopping.is_stopping() {
+                let pause = match self.catch_up().await {
                     Ok(tip) => {
                         tip_tx.send_replace(tip);
+                        None
                     }
                     Err(error) => {
                         tracing::warn!(%error, "explorer index pass failed; retrying");
-                        tokio::time::sleep(RETRY_AFTER).await;
-                        continue;
+                        Some(RETRY_AFTER)
                     }
+                };
+                let woken = async {
+                    match pause {
+                        Some(pause) => tokio::time::sleep(pause).await,
+                        None => wake.notified().await,
+                    }
+                };
+                tokio::select! {
+                    () = woken => {}
+                    () = stopping.stopping() => return,
                 }
-                wake.notified().await;
             }
         });
         IndexerHandle { poke, tip }

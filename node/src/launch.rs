@@ -16,10 +16,13 @@ use crate::network::{self, NetworkConfig};
 use crate::node::{Node, NodeInfo, unix_now};
 use crate::storage::SqlStore;
 use crate::sync;
+use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// How often the mempool drops expired entries.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a stopping node waits for its background tasks before its final commit.
+const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Creates, at zero, every labelled series whose label values the node knows in advance.
 fn register_metrics() {
@@ -64,7 +67,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ledger = Ledger::open(store.clone(), params, mempool, unix_now())
         .await
         .context("loading the chain")?;
-    let indexer = Indexer::new(store.clone()).spawn();
+    let tasks = Tasks::new();
+    let indexer = Indexer::new(store.clone()).spawn(&tasks);
 
     let listener = TcpListener::bind((config.api_bind, config.api_port))
         .await
@@ -77,9 +81,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         rest_url: format!("http://{api_addr}"),
     };
     let node = Node::new(info, store.clone(), ledger, indexer);
-    tokio::spawn(expire_mempool(Arc::clone(&node)));
-    tokio::spawn(Arc::clone(&node).recover());
-    let network = start_network(&config, &node, store).await?;
+    tasks.spawn(expire_mempool(Arc::clone(&node), tasks.clone()));
+    tasks.spawn(Arc::clone(&node).recover(tasks.clone()));
+    let network = start_network(&config, &node, store, &tasks).await?;
 
     let settings = ApiSettings {
         rate_limit: config.rate_limit,
@@ -105,6 +109,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     api::serve(listener, router, shutdown_signal())
         .await
         .context("serving the API")?;
+    tracing::info!(
+        tasks = tasks.running(),
+        "stopping: waiting for the background tasks"
+    );
+    if !tasks.stop(SHUTDOWN_PATIENCE).await {
+        tracing::warn!(
+            still_running = tasks.running(),
+            "some background tasks did not finish in time"
+        );
+    }
     tracing::info!("stopping: committing what is pending");
     node.flush().await.context("final commit")?;
     Ok(())
@@ -138,6 +152,7 @@ async fn start_network(
     config: &Config,
     node: &Arc<Node>,
     store: SqlStore,
+    tasks: &Tasks,
 ) -> anyhow::Result<StartedNetwork> {
     let network_config = NetworkConfig {
         bind: config.p2p_bind,
@@ -146,14 +161,15 @@ async fn start_network(
         mdns: config.mdns,
         key_path: config.data_dir.join("p2p.key"),
     };
-    let network = network::start(Arc::clone(node), store, network_config)
+    let network = network::start(Arc::clone(node), store, network_config, tasks)
         .await
         .context("starting the peer-to-peer network")?;
     node.set_network(Arc::new(network.handle.clone()));
-    tokio::spawn(sync::driver::run(
+    tasks.spawn(sync::driver::run(
         Arc::clone(node),
         network.handle.clone(),
         network.sync_events,
+        tasks.clone(),
     ));
     Ok(StartedNetwork {
         peer_id: network.handle.local_peer_id(),
@@ -187,11 +203,13 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn expire_mempool(node: Arc<Node>) {
+async fn expire_mempool(node: Arc<Node>, tasks: Tasks) {
     let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
     loop {
-        tick.tick().await;
-        node.expire_mempool().await;
+        tokio::select! {
+            _ = tick.tick() => node.expire_mempool().await,
+            () = tasks.stopping() => return,
+        }
     }
 }
 

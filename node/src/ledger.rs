@@ -64,7 +64,7 @@ impl TxSubmitError {
     fn from_flush(error: ChainError) -> Self {
         match error {
             ChainError::Store(error) => TxSubmitError::Store(error),
-            other => TxSubmitError::Store(StoreError::Database(other.to_string())),
+            other => TxSubmitError::Store(StoreError::Inconsistent(other.to_string())),
         }
     }
 }

@@ -55,5 +55,7 @@ pub mod storage;
 #[cfg(feature = "full")]
 pub mod sync;
 #[cfg(feature = "full")]
+pub mod tasks;
+#[cfg(feature = "full")]
 pub mod telemetry;
 pub mod testkit;

@@ -30,6 +30,7 @@ use crate::primitives::{
     Address, Block, BlockHash, CompactTarget, Height, IdentifiedTx, Transaction, Work,
 };
 use crate::storage::{ChainTip, MiningRecord, SqlStore, StoreError};
+use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// Events kept for clients that reconnect, and buffered per subscriber before a slow one
@@ -159,7 +160,10 @@ pub enum PeerTarget {
 /// What the node asks of its peer-to-peer network (implemented by `network`).
 pub trait PeerControl: Send + Sync + std::fmt::Debug {
     /// Connects to `target`.
-    fn add_peer(&self, target: PeerTarget) -> futures::future::BoxFuture<'_, Result<(), String>>;
+    fn add_peer(
+        &self,
+        target: PeerTarget,
+    ) -> futures::future::BoxFuture<'_, Result<(), crate::network::NetworkError>>;
     /// Looks for more peers (a Kademlia walk); returns the peer ids found.
     fn discover(&self) -> futures::future::BoxFuture<'_, Vec<String>>;
 }
@@ -289,21 +293,27 @@ impl Node {
     /// Runs for the node's life: whenever the ledger is lost, opens it again from the
     /// database (with backoff), then publishes what the database holds beyond what was
     /// published before (blocks committed whose acknowledgement was lost with the ledger).
-    pub async fn recover(self: Arc<Self>) {
+    pub async fn recover(self: Arc<Self>, tasks: Tasks) {
         loop {
-            self.lost.notified().await;
+            tokio::select! {
+                () = self.lost.notified() => {}
+                () = tasks.stopping() => return,
+            }
             let outage = match &*self.ledger.lock().await {
                 LedgerSlot::Down(outage) => outage.clone(),
                 LedgerSlot::Ready(_) => continue,
             };
-            let ledger = outage::reopen(&self.store, &outage, unix_now, |cause| {
+            let reopened = outage::reopen(&self.store, &outage, unix_now, |cause| {
                 self.set_storage(StorageStatus::Down {
                     since: outage.since,
                     cause,
                 });
-            })
-            .await;
-            self.install(ledger).await;
+            });
+            // A reopen only reads and rewrites the tip row: it may be dropped at shutdown.
+            tokio::select! {
+                ledger = reopened => self.install(ledger).await,
+                () = tasks.stopping() => return,
+            }
         }
     }
 
@@ -590,11 +600,15 @@ impl Node {
         }
         if let Some(cause) = failure {
             self.lose_ledger(&mut slot, cause.clone()).await;
+            let lost = StoreError::Down {
+                since: unix_now(),
+                cause,
+            };
             return results
                 .into_iter()
                 .map(|r| match r {
                     Err(e) if e.reason().is_some() => Err(e),
-                    _ => Err(ChainError::Store(StoreError::Database(cause.clone()))),
+                    _ => Err(ChainError::Store(lost.clone())),
                 })
                 .collect();
         }

@@ -128,7 +128,7 @@ async fn a_running_indexer_catches_up_when_poked(backend: Backend) {
     };
     let store = SqlStore::open(&db.url, DEV.network).await.unwrap();
     let (mut chain, _) = ChainState::open(store.clone(), &DEV, NOW).await.unwrap();
-    let handle = Indexer::new(store.clone()).spawn();
+    let handle = Indexer::new(store.clone()).spawn(&chaincore::tasks::Tasks::new());
     let mut forks = Forks::new(&DEV);
     for block in forks.mine_run("a", 1, 5, "G", 10) {
         chain.submit_block(block, NOW).await.unwrap();

@@ -174,7 +174,7 @@ pub(super) async fn addpeer(
     network
         .add_peer(target)
         .await
-        .map_err(|e| ApiError::bad("peer-unreachable", e))?;
+        .map_err(|e| ApiError::bad("peer-unreachable", e.to_string()))?;
     Ok(Json(Done { status: "ok" }))
 }
 

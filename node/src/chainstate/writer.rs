@@ -156,7 +156,7 @@ async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) -> bool {
     }
     .await;
     for (_, _, _, done) in accepted {
-        report(done, clone_result(&result));
+        report(done, result.clone());
     }
     result.is_ok()
 }
@@ -185,11 +185,4 @@ fn report(
     }
     let _ = done.send(result);
     ok
-}
-
-fn clone_result(result: &Result<bool, StoreError>) -> Result<bool, StoreError> {
-    match result {
-        Ok(committed) => Ok(*committed),
-        Err(error) => Err(StoreError::Database(error.to_string())),
-    }
 }

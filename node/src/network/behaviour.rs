@@ -11,6 +11,7 @@ use libp2p::{
     allow_block_list, connection_limits, identify, identity, kad, mdns, ping, request_response,
 };
 
+use super::error::NetworkError;
 use super::protocol::{self, SyncCodec};
 use crate::consensus::Network;
 use crate::primitives::sha256d;
@@ -56,7 +57,7 @@ fn message_id(message: &gossipsub::Message) -> MessageId {
 }
 
 /// Gossipsub as every ChainCore node runs it (public so that test peers speak it exactly).
-pub fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, String> {
+pub fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, NetworkError> {
     let max_block = network.params().max_block_size;
     let config = gossipsub::ConfigBuilder::default()
         .heartbeat_interval(Duration::from_millis(500))
@@ -66,19 +67,26 @@ pub fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, String> {
         .max_transmit_size(max_block + 64 * 1024)
         .duplicate_cache_time(Duration::from_secs(120))
         .build()
-        .map_err(|e| e.to_string())?;
-    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+        .map_err(|e| NetworkError::Gossipsub(e.to_string()))?;
+    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+        .map_err(|problem| NetworkError::Gossipsub(problem.to_owned()))?;
     let scores = gossipsub::PeerScoreParams {
         // Local clusters and test networks put many honest nodes on one address.
         ip_colocation_factor_weight: 0.0,
         ..Default::default()
     };
-    behaviour.with_peer_score(scores, gossipsub::PeerScoreThresholds::default())?;
+    behaviour
+        .with_peer_score(scores, gossipsub::PeerScoreThresholds::default())
+        .map_err(NetworkError::Gossipsub)?;
     Ok(behaviour)
 }
 
 /// Builds the behaviour for `key` on `network`; `mdns` turns local discovery on.
-pub fn build(key: &identity::Keypair, network: Network, mdns: bool) -> Result<Behaviour, String> {
+pub fn build(
+    key: &identity::Keypair,
+    network: Network,
+    mdns: bool,
+) -> Result<Behaviour, NetworkError> {
     let peer_id = key.public().to_peer_id();
     let mut kad_config = kad::Config::new(protocol::kad_protocol(network));
     kad_config.set_query_timeout(Duration::from_secs(10));
@@ -88,7 +96,7 @@ pub fn build(key: &identity::Keypair, network: Network, mdns: bool) -> Result<Be
     let mdns = if mdns {
         Some(
             mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
-                .map_err(|e| e.to_string())?,
+                .map_err(NetworkError::Mdns)?,
         )
     } else {
         None

@@ -10,8 +10,10 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use serde::Deserialize;
 
+use super::error::{NetworkError, RestProblem};
 use super::handle::NetworkHandle;
 use crate::node::PeerTarget;
+use crate::tasks::Tasks;
 
 /// How long one `/getpeers` call may take.
 const REST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,55 +38,55 @@ struct GetPeers {
 }
 
 /// Asks the node at `url` who it is and where it listens.
-pub async fn ask_rest(url: &str) -> Result<RestPeer, String> {
+pub async fn ask_rest(url: &str) -> Result<RestPeer, NetworkError> {
     let endpoint = format!("{}/getpeers", url.trim_end_matches('/'));
+    let failed = |source| NetworkError::Rest {
+        endpoint: endpoint.clone(),
+        source,
+    };
+    let refused = |problem: RestProblem| NetworkError::BadRestAnswer {
+        endpoint: endpoint.clone(),
+        problem,
+    };
     let client = reqwest::Client::builder()
         .timeout(REST_TIMEOUT)
         .no_proxy()
         .build()
-        .map_err(|e| e.to_string())?;
-    let mut response = client
-        .get(&endpoint)
-        .send()
-        .await
-        .map_err(|e| format!("{endpoint}: {e}"))?;
+        .map_err(failed)?;
+    let mut response = client.get(&endpoint).send().await.map_err(failed)?;
     if !response.status().is_success() {
-        return Err(format!("{endpoint}: HTTP {}", response.status()));
+        return Err(refused(RestProblem::Status(response.status())));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("{endpoint}: {e}"))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_ANSWER_BYTES {
-            return Err(format!("{endpoint}: answer over {MAX_ANSWER_BYTES} bytes"));
+            return Err(refused(RestProblem::TooLarge(MAX_ANSWER_BYTES)));
         }
     }
-    parse_getpeers(&body).map_err(|e| format!("{endpoint}: {e}"))
+    parse_getpeers(&body).map_err(refused)
 }
 
-fn parse_getpeers(body: &[u8]) -> Result<RestPeer, String> {
-    let answer: GetPeers =
-        serde_json::from_slice(body).map_err(|e| format!("not a /getpeers answer: {e}"))?;
+/// A `/getpeers` answer, or what is wrong with it.
+fn parse_getpeers(body: &[u8]) -> Result<RestPeer, RestProblem> {
+    let answer: GetPeers = serde_json::from_slice(body).map_err(RestProblem::NotGetpeers)?;
     let peer_id = answer
         .peer_id
         .parse()
-        .map_err(|_| format!("peer id {:?} is not valid", answer.peer_id))?;
+        .map_err(|_| RestProblem::BadPeerId(answer.peer_id.clone()))?;
     let addrs: Vec<Multiaddr> = answer
         .listen_addrs
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect();
     if addrs.is_empty() {
-        return Err("the node lists no address to dial (is its network running?)".into());
+        return Err(RestProblem::NoAddress);
     }
     Ok(RestPeer { peer_id, addrs })
 }
 
 /// What a `--bootstrap-nodes` entry names.
-pub fn target_of(entry: &str) -> Result<PeerTarget, String> {
+pub fn target_of(entry: &str) -> Result<PeerTarget, NetworkError> {
     let entry = entry.trim();
     if entry.starts_with("http://") || entry.starts_with("https://") {
         Ok(PeerTarget::RestUrl(entry.to_owned()))
@@ -94,17 +96,15 @@ pub fn target_of(entry: &str) -> Result<PeerTarget, String> {
         // `localhost:5000`, as people type it.
         Ok(PeerTarget::RestUrl(format!("http://{entry}")))
     } else {
-        Err(format!(
-            "bootstrap entry {entry:?} is neither a REST URL nor a multiaddr"
-        ))
+        Err(NetworkError::BadTarget(entry.to_owned()))
     }
 }
 
 /// Connects to every bootstrap entry, each in its own task, retrying each for a while.
-pub async fn connect_all(handle: NetworkHandle, entries: Vec<String>) {
+pub fn connect_all(handle: &NetworkHandle, entries: Vec<String>, tasks: &Tasks) {
     for entry in entries {
         let handle = handle.clone();
-        tokio::spawn(async move {
+        tasks.spawn_cancellable(async move {
             match target_of(&entry) {
                 Ok(target) => connect_with_retries(&handle, target, &entry).await,
                 Err(error) => tracing::error!(%error, "skipping a bootstrap entry"),
@@ -142,16 +142,16 @@ mod tests {
     #[test]
     fn entries_are_urls_or_multiaddrs() {
         assert_eq!(
-            target_of("http://localhost:5000"),
-            Ok(PeerTarget::RestUrl("http://localhost:5000".into()))
+            target_of("http://localhost:5000").ok(),
+            Some(PeerTarget::RestUrl("http://localhost:5000".into()))
         );
         assert_eq!(
-            target_of("localhost:5000"),
-            Ok(PeerTarget::RestUrl("http://localhost:5000".into()))
+            target_of("localhost:5000").ok(),
+            Some(PeerTarget::RestUrl("http://localhost:5000".into()))
         );
         assert_eq!(
-            target_of("/ip4/127.0.0.1/tcp/8000"),
-            Ok(PeerTarget::Multiaddr("/ip4/127.0.0.1/tcp/8000".into()))
+            target_of("/ip4/127.0.0.1/tcp/8000").ok(),
+            Some(PeerTarget::Multiaddr("/ip4/127.0.0.1/tcp/8000".into()))
         );
         assert!(target_of("").is_err());
         assert!(target_of("a b").is_err());
@@ -171,11 +171,10 @@ mod tests {
         );
         assert!(parse_getpeers(br#"{"peer_id":"nope","listen_addrs":[]}"#).is_err());
         let empty = format!(r#"{{"peer_id":"{peer}","listen_addrs":[]}}"#);
-        assert!(
-            parse_getpeers(empty.as_bytes())
-                .unwrap_err()
-                .contains("no address")
-        );
+        assert!(matches!(
+            parse_getpeers(empty.as_bytes()),
+            Err(RestProblem::NoAddress)
+        ));
         assert!(parse_getpeers(b"<html>").is_err());
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use super::SyncEvent;
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::error::NetworkError;
 use super::gossip::{Judge, MAX_JUDGING, Topic};
 use super::handle::{Command, NetworkHandle};
 use super::peers::{Offence, PeerBook, is_dialable};
@@ -24,6 +25,7 @@ use super::serve::{self, Quotas};
 use crate::node::{Announcement, BannedPeer, Node, PeerInfo, unix_now};
 use crate::primitives::encode;
 use crate::storage::{KnownPeer, SqlStore};
+use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// How often due redials and expired bans are looked at.
@@ -64,11 +66,14 @@ pub(super) struct EventLoop {
     blocks_topic: IdentTopic,
     txs_topic: IdentTopic,
     identify_protocol: String,
-    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, String>>>,
-    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, String>>>,
+    requests: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, NetworkError>>>,
+    dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetworkError>>>,
     discoveries: HashMap<kad::QueryId, (Vec<PeerId>, oneshot::Sender<Vec<PeerId>>)>,
     unpublished: VecDeque<Announcement>,
     listen_addrs: Vec<Multiaddr>,
+    /// Spawns the loop's side tasks (peer records, sync answers, judging) so the node
+    /// waits for them at shutdown, and tells the loop when to leave.
+    tasks: Tasks,
 }
 
 impl EventLoop {
@@ -79,6 +84,7 @@ impl EventLoop {
         handle: NetworkHandle,
         commands: mpsc::Receiver<Command>,
         sync: mpsc::Sender<SyncEvent>,
+        tasks: Tasks,
     ) -> Self {
         let network = node.info().network;
         let listen_addrs = swarm.listeners().cloned().collect();
@@ -88,6 +94,7 @@ impl EventLoop {
             sync: sync.clone(),
             slots: Arc::new(Semaphore::new(MAX_JUDGING)),
             unrequested: Arc::default(),
+            tasks: tasks.clone(),
         };
         Self {
             swarm,
@@ -107,10 +114,11 @@ impl EventLoop {
             discoveries: HashMap::new(),
             unpublished: VecDeque::new(),
             listen_addrs,
+            tasks,
         }
     }
 
-    /// Runs until the process ends. `known` are the peers remembered from earlier runs.
+    /// Runs until the node stops. `known` are the peers remembered from earlier runs.
     pub(super) async fn run(mut self, known: Vec<KnownPeer>) {
         self.remember(known);
         for topic in [&self.blocks_topic, &self.txs_topic] {
@@ -121,8 +129,11 @@ impl EventLoop {
         let mut announcements = self.node.announcements();
         let mut tick = tokio::time::interval(TICK);
         let mut walk = tokio::time::interval(WALK_INTERVAL);
+        let stopping = self.tasks.stopping();
+        tokio::pin!(stopping);
         loop {
             tokio::select! {
+                () = &mut stopping => break,
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 Some(command) = self.commands.recv() => self.on_command(command),
                 announcement = announcements.recv() => match announcement {
@@ -195,12 +206,12 @@ impl EventLoop {
                 peer_id,
                 error,
             } => {
-                if let Some(reply) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(error.to_string()));
-                }
                 if let Some(peer) = peer_id {
                     tracing::debug!(%peer, %error, "dial failed");
                     self.book.on_dial_failed(peer);
+                }
+                if let Some(reply) = self.dials.remove(&connection_id) {
+                    let _ = reply.send(Err(error.into()));
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -289,7 +300,8 @@ impl EventLoop {
                         self.on_status(peer, status.clone());
                     }
                     if self.quotas.admit(peer, Instant::now()) {
-                        serve::answer(&self.node, &self.handle, peer, request, channel);
+                        let (node, handle) = (&self.node, &self.handle);
+                        serve::answer(node, handle, &self.tasks, peer, request, channel);
                     } else {
                         self.penalize(peer, Offence::ProtocolViolation);
                         let _ = self
@@ -315,7 +327,7 @@ impl EventLoop {
                 request_id, error, ..
             } => {
                 if let Some(reply) = self.requests.remove(&request_id) {
-                    let _ = reply.send(Err(error.to_string()));
+                    let _ = reply.send(Err(error.into()));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -483,7 +495,7 @@ impl EventLoop {
                     let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                     self.requests.insert(id, reply);
                 } else {
-                    let _ = reply.send(Err(format!("peer {peer} is not connected")));
+                    let _ = reply.send(Err(NetworkError::NotConnected(peer)));
                 }
             }
             Command::Respond {
@@ -511,7 +523,7 @@ impl EventLoop {
         &mut self,
         peer: Option<PeerId>,
         addrs: Vec<Multiaddr>,
-        reply: oneshot::Sender<Result<PeerId, String>>,
+        reply: oneshot::Sender<Result<PeerId, NetworkError>>,
     ) {
         let opts = match (peer, addrs.first()) {
             (Some(peer), _) if self.book.connected.contains_key(&peer) => {
@@ -519,7 +531,7 @@ impl EventLoop {
                 return;
             }
             (Some(peer), _) if self.book.is_banned(&peer, Instant::now()) => {
-                let _ = reply.send(Err(format!("peer {peer} is banned")));
+                let _ = reply.send(Err(NetworkError::Banned(peer)));
                 return;
             }
             (Some(peer), _) => DialOpts::peer_id(peer)
@@ -528,7 +540,7 @@ impl EventLoop {
                 .build(),
             (None, Some(addr)) => DialOpts::unknown_peer_id().address(addr.clone()).build(),
             (None, None) => {
-                let _ = reply.send(Err("no address to dial".into()));
+                let _ = reply.send(Err(NetworkError::NoAddress));
                 return;
             }
         };
@@ -538,7 +550,7 @@ impl EventLoop {
                 self.dials.insert(connection, reply);
             }
             Err(error) => {
-                let _ = reply.send(Err(error.to_string()));
+                let _ = reply.send(Err(error.into()));
             }
         }
     }
@@ -677,7 +689,7 @@ impl EventLoop {
             banned_until,
         };
         let store = self.store.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             if let Err(error) = store.remember_peer(&record, now).await {
                 tracing::warn!(%error, "could not remember a peer");
             }

@@ -21,6 +21,7 @@ use super::verdict::{self, Verdict};
 use crate::chainstate::SubmitOutcome;
 use crate::node::{BlockOrigin, Node, TxOrigin};
 use crate::primitives::{Block, Transaction, decode};
+use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// Gossip messages being judged at once.
@@ -42,6 +43,8 @@ pub(super) struct Judge {
     pub slots: Arc<Semaphore>,
     /// How many low-work blocks each peer may gossip.
     pub unrequested: Arc<StdMutex<UnrequestedBudget>>,
+    /// Judging tasks finish before the node's final commit.
+    pub tasks: Tasks,
 }
 
 impl Topic {
@@ -68,7 +71,7 @@ impl Judge {
             return false;
         };
         let judge = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let verdict = match topic {
                 Topic::Blocks => judge.block(&data, source).await,
                 Topic::Transactions => judge.transaction(&data).await,

@@ -9,6 +9,7 @@ use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::bootstrap;
+use super::error::NetworkError;
 use super::peers::Offence;
 use super::protocol::{Request, Response};
 use crate::node::{PeerControl, PeerTarget};
@@ -20,7 +21,7 @@ pub enum Command {
     Dial {
         peer: Option<PeerId>,
         addrs: Vec<Multiaddr>,
-        reply: oneshot::Sender<Result<PeerId, String>>,
+        reply: oneshot::Sender<Result<PeerId, NetworkError>>,
     },
     /// Remember `peer`'s addresses (and REST URL) and keep it connected.
     Learn {
@@ -34,7 +35,7 @@ pub enum Command {
     Request {
         peer: PeerId,
         request: Request,
-        reply: oneshot::Sender<Result<Response, String>>,
+        reply: oneshot::Sender<Result<Response, NetworkError>>,
     },
     /// The answer to a peer's sync request, computed outside the loop.
     Respond {
@@ -58,9 +59,6 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
 }
-
-/// The event loop has stopped (the node is shutting down).
-const STOPPED: &str = "the network has stopped";
 
 impl NetworkHandle {
     pub(super) fn new(commands: mpsc::Sender<Command>, local_peer_id: PeerId) -> Self {
@@ -90,10 +88,10 @@ impl NetworkHandle {
         &self,
         peer: Option<PeerId>,
         addrs: Vec<Multiaddr>,
-    ) -> Result<PeerId, String> {
+    ) -> Result<PeerId, NetworkError> {
         self.ask(|reply| Command::Dial { peer, addrs, reply })
             .await
-            .unwrap_or_else(|| Err(STOPPED.into()))
+            .unwrap_or(Err(NetworkError::Stopped))
     }
 
     /// Remembers a peer to keep connected to (redialed with backoff when it drops).
@@ -107,14 +105,14 @@ impl NetworkHandle {
     }
 
     /// Sends a sync request and waits for the response (or the request's timeout).
-    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, String> {
+    pub async fn request(&self, peer: PeerId, request: Request) -> Result<Response, NetworkError> {
         self.ask(|reply| Command::Request {
             peer,
             request,
             reply,
         })
         .await
-        .unwrap_or_else(|| Err(STOPPED.into()))
+        .unwrap_or(Err(NetworkError::Stopped))
     }
 
     pub async fn penalize(&self, peer: PeerId, offence: Offence) {
@@ -122,21 +120,22 @@ impl NetworkHandle {
     }
 
     /// Connects to a node named by its REST URL or a multiaddr, and keeps it connected.
-    pub async fn add_peer(&self, target: PeerTarget) -> Result<PeerId, String> {
+    pub async fn add_peer(&self, target: PeerTarget) -> Result<PeerId, NetworkError> {
         let (peer, addrs, rest_url) = match target {
             PeerTarget::RestUrl(url) => {
                 let found = bootstrap::ask_rest(&url).await?;
                 (Some(found.peer_id), found.addrs, Some(url))
             }
             PeerTarget::Multiaddr(text) => {
-                let addr: Multiaddr = text
-                    .parse()
-                    .map_err(|e| format!("{text:?} is not a multiaddr: {e}"))?;
+                let addr: Multiaddr = match text.parse() {
+                    Ok(addr) => addr,
+                    Err(error) => return Err(NetworkError::BadMultiaddr(text, error)),
+                };
                 (super::peer_id_of(&addr), vec![addr], None)
             }
         };
         if peer == Some(self.local_peer_id) {
-            return Err("that is this node".into());
+            return Err(NetworkError::SelfDial);
         }
         let connected = self.dial(peer, addrs.clone()).await?;
         self.learn(connected, addrs, rest_url).await;
@@ -152,7 +151,7 @@ impl NetworkHandle {
 }
 
 impl PeerControl for NetworkHandle {
-    fn add_peer(&self, target: PeerTarget) -> BoxFuture<'_, Result<(), String>> {
+    fn add_peer(&self, target: PeerTarget) -> BoxFuture<'_, Result<(), NetworkError>> {
         async move { NetworkHandle::add_peer(self, target).await.map(|_| ()) }.boxed()
     }
 

@@ -14,6 +14,7 @@
 pub mod behaviour;
 pub mod bootstrap;
 mod budget;
+pub mod error;
 mod event_loop;
 mod gossip;
 mod handle;
@@ -22,6 +23,7 @@ pub mod protocol;
 mod serve;
 pub mod verdict;
 
+use crate::tasks::Tasks;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use libp2p::{Multiaddr, PeerId, identity, noise, tcp, yamux};
 use tokio::sync::mpsc;
 
 pub use behaviour::Behaviour;
+pub use error::NetworkError;
 pub use handle::{Command, NetworkHandle};
 pub use peers::Offence;
 pub use serve::local_status;
@@ -105,6 +108,7 @@ pub async fn start(
     node: Arc<Node>,
     store: SqlStore,
     config: NetworkConfig,
+    tasks: &Tasks,
 ) -> anyhow::Result<Network> {
     let key = load_or_create_key(&config.key_path)?;
     let local_peer_id = key.public().to_peer_id();
@@ -156,9 +160,10 @@ pub async fn start(
         handle.clone(),
         commands_rx,
         sync_tx,
+        tasks.clone(),
     );
-    tokio::spawn(event_loop.run(known));
-    tokio::spawn(bootstrap::connect_all(handle.clone(), config.bootstrap));
+    tasks.spawn(event_loop.run(known));
+    bootstrap::connect_all(&handle, config.bootstrap, tasks);
     tracing::info!(peer_id = %local_peer_id, addrs = ?listen_addrs, "peer-to-peer network listening");
     Ok(Network {
         handle,

@@ -18,6 +18,7 @@ use super::protocol::{
 };
 use crate::node::Node;
 use crate::primitives::BlockHash;
+use crate::tasks::Tasks;
 
 /// Blocks responses being built at once, across all peers (each holds up to
 /// [`protocol::SOFT_RESPONSE_BYTES`] plus one block until it is sent).
@@ -107,12 +108,13 @@ fn check(request: &Request) -> Result<(), &'static str> {
 pub(super) fn answer(
     node: &Arc<Node>,
     handle: &NetworkHandle,
+    tasks: &Tasks,
     peer: PeerId,
     request: Request,
     channel: libp2p::request_response::ResponseChannel<Response>,
 ) {
     let (node, handle) = (Arc::clone(node), handle.clone());
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let response = match check(&request) {
             Ok(()) => respond(&node, request).await,
             Err(why) => {

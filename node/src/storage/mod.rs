@@ -26,11 +26,17 @@ pub use node_tables::{KnownPeer, MiningRecord};
 pub use reads::{AddressStats, BodyFacts, HistoryCursor, HistoryEntry, TxLocation};
 pub use sql::SqlStore;
 
-/// Why storage failed. The message names the table or the operation.
-#[derive(Debug, Error)]
+/// Why storage failed. The message names the table or the operation; a database error
+/// keeps the driver's error as its source (shared, so a failure reported to every job that
+/// waited on one transaction is the same error).
+#[derive(Clone, Debug, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    /// The chain state above the store stopped being trustworthy (a writer that stopped,
+    /// a commit rolled back); it is reloaded like after a database error.
+    #[error("the chain state is inconsistent: {0}")]
+    Inconsistent(String),
     #[error("corrupt data in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
     #[error("the database holds the {found} chain, not {expected}")]

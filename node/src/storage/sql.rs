@@ -44,7 +44,7 @@ const BATCH_ROWS: usize = 1_000;
 
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
-        StoreError::Database(e.to_string())
+        StoreError::Database(std::sync::Arc::new(e))
     }
 }
 

@@ -24,10 +24,11 @@ use tokio::sync::mpsc;
 use super::{PeerChain, SyncManager};
 use crate::chainstate::HeadersOutcome;
 use crate::network::protocol::{MAX_HEADERS, Request, Response};
-use crate::network::{NetworkHandle, Offence, SyncEvent, local_status, verdict};
+use crate::network::{NetworkError, NetworkHandle, Offence, SyncEvent, local_status, verdict};
 use crate::node::Node;
 use crate::outage::StorageStatus;
 use crate::primitives::{Block, BlockHash, BlockHeader, Work, decode};
+use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// How often every peer is asked for its status again (a safety net: gossip and the
@@ -46,7 +47,7 @@ enum RequestError {
     /// No answer within the stall timeout.
     Stalled,
     /// The network said why (refused stream, disconnected, its own timeout).
-    Failed(String),
+    Failed(NetworkError),
 }
 
 type Answer = Result<Response, RequestError>;
@@ -70,7 +71,12 @@ fn presync_budget(tip_height: u32, fork_height: u32) -> usize {
 }
 
 /// Runs sync until the network stops.
-pub async fn run(node: Arc<Node>, network: NetworkHandle, events: mpsc::Receiver<SyncEvent>) {
+pub async fn run(
+    node: Arc<Node>,
+    network: NetworkHandle,
+    events: mpsc::Receiver<SyncEvent>,
+    tasks: Tasks,
+) {
     Driver {
         node,
         network,
@@ -79,7 +85,7 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, events: mpsc::Receiver
         presync: None,
         stall_timeout: STALL_TIMEOUT,
     }
-    .run(events)
+    .run(events, tasks)
     .await;
 }
 
@@ -93,10 +99,13 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, mut events: mpsc::Receiver<SyncEvent>) {
+    /// Leaves when the node stops, between two steps: never in the middle of handing a
+    /// batch to the node.
+    async fn run(mut self, mut events: mpsc::Receiver<SyncEvent>, tasks: Tasks) {
         let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
         loop {
             let force = tokio::select! {
+                () = tasks.stopping() => return,
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event),
                     None => return,
