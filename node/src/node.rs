@@ -10,8 +10,16 @@
 //! storage error the ledger is dropped and reopened from the database by [`Node::recover`]
 //! (see [`crate::outage`]); meanwhile writes fail at once with `StoreError::Down`, reads
 //! that need the ledger too, and what the snapshot answers keeps working.
+//!
+//! Its parts: `writes` the write path (blocks, transactions, overrides), `templates`
+//! the templates handed to miners, `peers` the network as the node shows it; this file
+//! holds the node itself, its reads of the ledger, and publishing.
 
-use std::collections::{HashMap, VecDeque};
+mod peers;
+mod templates;
+mod writes;
+
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,29 +27,26 @@ use serde::Serialize;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify, broadcast, watch};
 
 use crate::chain::ChainUpdate;
-use crate::chainstate::{ChainError, OverrideError, SubmitOutcome};
+use crate::chainstate::ChainError;
 use crate::consensus::Network;
 use crate::events::{Backlog, EventLog, NodeEvent, Sequenced};
 use crate::indexer::IndexerHandle;
-use crate::ledger::{Ledger, Override, TxSubmitError};
-use crate::mempool::{Accepted, BlockTemplate};
+use crate::ledger::Ledger;
 use crate::outage::{self, LedgerSlot, StorageStatus};
-use crate::primitives::{
-    Address, Block, BlockHash, CompactTarget, Height, IdentifiedTx, Transaction, Work,
-};
-use crate::storage::{ChainTip, MiningRecord, SqlStore, StoreError};
+use crate::primitives::{Block, BlockHash, CompactTarget, Height, Transaction, Work};
+use crate::storage::{ChainTip, SqlStore, StoreError};
 use crate::tasks::Tasks;
 use crate::telemetry;
+
+pub use peers::{BannedPeer, PeerControl, PeerInfo, PeerTarget};
+use templates::TemplateBook;
+use writes::storage_failure;
 
 /// Events kept for clients that reconnect, and buffered per subscriber before a slow one
 /// starts missing some.
 const EVENT_BUFFER: usize = 1024;
-/// Templates remembered for `submit_block` by id.
-const TEMPLATES_KEPT: usize = 128;
 /// Reorgs remembered for `/stats`.
 const REORGS_KEPT: usize = 50;
-/// How long a client's `submit_block` waits for the explorer index to include the block.
-const INDEX_WAIT: Duration = Duration::from_secs(2);
 
 /// The node's clock: Unix seconds.
 pub fn unix_now() -> u64 {
@@ -125,49 +130,6 @@ pub struct ReorgRecord {
     pub time: u64,
 }
 
-/// A peer as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct PeerInfo {
-    pub peer_id: String,
-    /// The connection's remote address.
-    pub address: String,
-    /// Where the peer listens (what others should dial).
-    pub listen_addrs: Vec<String>,
-    pub direction: &'static str,
-    pub rest_url: Option<String>,
-    pub node_id: Option<String>,
-    pub height: Option<u32>,
-    pub score: f64,
-    pub ping_ms: Option<u64>,
-}
-
-/// A peer kept out for misbehaving.
-#[derive(Clone, Debug, Serialize)]
-pub struct BannedPeer {
-    pub peer_id: String,
-    pub seconds_left: u64,
-}
-
-/// A peer to connect to, as an operator names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PeerTarget {
-    /// A node's REST URL, whose `/getpeers` gives its peer id and addresses.
-    RestUrl(String),
-    /// A libp2p multiaddr (ending in `/p2p/<peer id>` or not).
-    Multiaddr(String),
-}
-
-/// What the node asks of its peer-to-peer network (implemented by `network`).
-pub trait PeerControl: Send + Sync + std::fmt::Debug {
-    /// Connects to `target`.
-    fn add_peer(
-        &self,
-        target: PeerTarget,
-    ) -> futures::future::BoxFuture<'_, Result<(), crate::network::NetworkError>>;
-    /// Looks for more peers (a Kademlia walk); returns the peer ids found.
-    fn discover(&self) -> futures::future::BoxFuture<'_, Vec<String>>;
-}
-
 /// Static facts about this node.
 #[derive(Clone, Debug)]
 pub struct NodeInfo {
@@ -176,13 +138,6 @@ pub struct NodeInfo {
     pub version: &'static str,
     /// This node's REST URL as peers should reach it, once the API listens.
     pub rest_url: String,
-}
-
-/// A template handed to a miner, kept to rebuild compact submissions.
-#[derive(Clone, Debug)]
-struct IssuedTemplate {
-    template: BlockTemplate,
-    issued: Instant,
 }
 
 /// The node.
@@ -199,7 +154,7 @@ pub struct Node {
     indexer: IndexerHandle,
     events: EventLog,
     snapshot: watch::Sender<Arc<ChainSnapshot>>,
-    templates: StdMutex<(u64, VecDeque<u64>, HashMap<u64, IssuedTemplate>)>,
+    templates: StdMutex<TemplateBook>,
     reorgs: StdMutex<VecDeque<ReorgRecord>>,
     peers: watch::Sender<Vec<PeerInfo>>,
     banned: watch::Sender<Vec<BannedPeer>>,
@@ -230,7 +185,7 @@ impl Node {
             indexer,
             events,
             snapshot,
-            templates: StdMutex::new((0, VecDeque::new(), HashMap::new())),
+            templates: StdMutex::new(TemplateBook::default()),
             reorgs: StdMutex::new(VecDeque::new()),
             peers: watch::Sender::new(Vec::new()),
             banned: watch::Sender::new(Vec::new()),
@@ -459,359 +414,6 @@ impl Node {
             .collect()
     }
 
-    /// Connected peers, as the network last reported them.
-    pub fn peers(&self) -> Vec<PeerInfo> {
-        self.peers.borrow().clone()
-    }
-
-    /// Peers banned for misbehaving, as the network last reported them.
-    pub fn banned(&self) -> Vec<BannedPeer> {
-        self.banned.borrow().clone()
-    }
-
-    pub fn set_banned(&self, banned: Vec<BannedPeer>) {
-        metrics::gauge!(telemetry::BANNED_PEERS).set(banned.len() as f64);
-        self.banned.send_replace(banned);
-    }
-
-    /// This node's peer id and listen addresses (empty until the network starts).
-    pub fn local_peer(&self) -> (String, Vec<String>) {
-        self.local_peer.borrow().clone()
-    }
-
-    /// Called by the network whenever its peer set changes.
-    pub fn set_peers(&self, peers: Vec<PeerInfo>) {
-        metrics::gauge!(telemetry::PEERS).set(peers.len() as f64);
-        self.peers.send_replace(peers);
-    }
-
-    pub fn set_local_peer(&self, peer_id: String, listen_addrs: Vec<String>) {
-        self.local_peer.send_replace((peer_id, listen_addrs));
-    }
-
-    /// Connects the peer-to-peer network's controls.
-    pub fn set_network(&self, network: Arc<dyn PeerControl>) {
-        *self.network.lock().expect("not poisoned") = Some(network);
-    }
-
-    /// The network's controls, once it runs.
-    pub fn network(&self) -> Option<Arc<dyn PeerControl>> {
-        self.network.lock().expect("not poisoned").clone()
-    }
-
-    /// Submits a block and waits until its effects are committed (and, for a miner's
-    /// block, indexed).
-    pub async fn submit_block(
-        &self,
-        block: Block,
-        origin: BlockOrigin,
-    ) -> Result<SubmitOutcome, ChainError> {
-        let arrived = Instant::now();
-        let hash = block.block_hash();
-        let time = block.header.time;
-        let miner = block
-            .coinbase()
-            .and_then(|cb| cb.outputs.first())
-            .map(|o| o.address());
-        let announced =
-            matches!(origin, BlockOrigin::Miner { .. }).then(|| Arc::new(block.clone()));
-        let (result, height) = {
-            let mut slot = self.ledger.lock().await;
-            let ledger = slot.ready()?;
-            // `submit_block` flushes: what is published below is committed.
-            let result = ledger.submit_block(block, unix_now()).await;
-            if let Some(error) = storage_failure(&result) {
-                self.lose_ledger(&mut slot, error.to_string()).await;
-                return result;
-            }
-            let updates = ledger.take_updates();
-            self.publish(ledger, updates);
-            self.announce_readded(ledger);
-            let height = ledger.chain().index().get(&hash).map(|e| e.height);
-            (result, height)
-        };
-        self.count_block(&result, origin);
-        if let Ok(SubmitOutcome::Accepted { on_main_chain }) = &result {
-            time_block(
-                arrived,
-                time,
-                *on_main_chain && origin == BlockOrigin::Network,
-            );
-        }
-        if let (Ok(SubmitOutcome::Accepted { .. }), Some(block)) = (&result, announced) {
-            let _ = self.announcements.send(Announcement::Block(block));
-        }
-        if let (
-            Ok(SubmitOutcome::Accepted { on_main_chain }),
-            BlockOrigin::Miner { template_id },
-            Some(height),
-        ) = (&result, origin, height)
-        {
-            self.record_mined(hash, height, time, miner, template_id)
-                .await;
-            if *on_main_chain {
-                let _ = tokio::time::timeout(INDEX_WAIT, self.indexer.wait_for(hash, height)).await;
-            }
-        }
-        result
-    }
-
-    /// Submits a run of blocks from a peer (a sync): checking each overlaps committing the
-    /// one before, and the run is flushed before anything of it is published. Returns each
-    /// block's outcome; when the database fails, every block not refused by a rule is
-    /// reported as that storage error (not acknowledged, so fetched again later).
-    pub async fn submit_blocks(
-        &self,
-        blocks: Vec<Block>,
-    ) -> Vec<Result<SubmitOutcome, ChainError>> {
-        let mut slot = self.ledger.lock().await;
-        let ledger = match slot.ready() {
-            Ok(ledger) => ledger,
-            Err(_) => {
-                return blocks
-                    .iter()
-                    .map(|_| {
-                        Err(ChainError::Store(
-                            slot.ready().expect_err("the ledger is gone"),
-                        ))
-                    })
-                    .collect();
-            }
-        };
-        let mut results = Vec::with_capacity(blocks.len());
-        let mut updates = Vec::new();
-        let mut failure = None;
-        for block in blocks {
-            if failure.is_some() {
-                results.push(Ok(SubmitOutcome::AlreadyKnown));
-                continue;
-            }
-            let result = ledger.submit_block_pipelined(block, unix_now()).await;
-            updates.extend(ledger.take_updates());
-            if let Some(error) = storage_failure(&result) {
-                failure = Some(error.to_string());
-            }
-            results.push(result);
-        }
-        if failure.is_none()
-            && let Err(error) = ledger.flush().await
-        {
-            failure = Some(error.to_string());
-        }
-        if let Some(cause) = failure {
-            self.lose_ledger(&mut slot, cause.clone()).await;
-            let lost = StoreError::Down {
-                since: unix_now(),
-                cause,
-            };
-            return results
-                .into_iter()
-                .map(|r| match r {
-                    Err(e) if e.reason().is_some() => Err(e),
-                    _ => Err(ChainError::Store(lost.clone())),
-                })
-                .collect();
-        }
-        for result in &results {
-            self.count_block(result, BlockOrigin::Network);
-        }
-        self.publish(ledger, updates);
-        self.announce_readded(ledger);
-        results
-    }
-
-    /// Validates a transaction and adds it to the mempool; a client's is then announced.
-    pub async fn submit_transaction(
-        &self,
-        tx: Transaction,
-        origin: TxOrigin,
-    ) -> Result<Accepted, TxSubmitError> {
-        // Hashed before the lock: a refused copy then costs the lock a filter look-up.
-        let tx = IdentifiedTx::new(tx);
-        let mut slot = self.ledger.lock().await;
-        let ledger = slot.ready()?;
-        let result = ledger.submit_transaction(&tx, unix_now()).await;
-        match &result {
-            Ok(accepted) => {
-                let shared = Arc::new(tx.tx().clone());
-                metrics::counter!(telemetry::TXS_ACCEPTED).increment(1);
-                if origin == TxOrigin::Client {
-                    let _ = self
-                        .announcements
-                        .send(Announcement::Transaction(Arc::clone(&shared)));
-                }
-                let event = NodeEvent::TxAccepted {
-                    txid: accepted.txid,
-                    fee_units: accepted.fee.units(),
-                    size: accepted.size,
-                    tx: shared,
-                };
-                self.events.push(event);
-                self.refresh_snapshot(ledger);
-            }
-            Err(TxSubmitError::Rejected(error)) => {
-                metrics::counter!(telemetry::TXS_REJECTED, "reason" => error.code()).increment(1);
-            }
-            Err(TxSubmitError::Store(error)) => {
-                self.lose_ledger(&mut slot, error.to_string()).await
-            }
-        }
-        result
-    }
-
-    /// Whether `tx` would be accepted now (Bitcoin Core's `testmempoolaccept`): nothing is
-    /// stored, announced or remembered.
-    pub async fn test_transaction(&self, tx: IdentifiedTx) -> Result<Accepted, TxSubmitError> {
-        let ledger = self.ledger().await?;
-        ledger.test_transaction(&tx).await
-    }
-
-    /// An operator's override of a block's validity; returns once the tip changes it made
-    /// are committed and published.
-    pub async fn override_block(
-        &self,
-        hash: &BlockHash,
-        action: Override,
-    ) -> Result<(), OverrideError> {
-        let mut slot = self.ledger.lock().await;
-        let ledger = slot.ready().map_err(OverrideError::from)?;
-        let result = ledger.override_block(hash, action, unix_now()).await;
-        if let Err(OverrideError::Chain(error)) = &result
-            && error.is_storage()
-        {
-            self.lose_ledger(&mut slot, error.to_string()).await;
-            return result;
-        }
-        let updates = ledger.take_updates();
-        self.publish(ledger, updates);
-        self.announce_readded(ledger);
-        result
-    }
-
-    /// A block template paying `payout`, remembered under the returned id.
-    pub async fn issue_template(
-        &self,
-        payout: &Address,
-    ) -> Result<(u64, BlockTemplate), TxSubmitError> {
-        self.issue_template_at(payout, unix_now()).await
-    }
-
-    /// [`Node::issue_template`] for a block stamped no earlier than `time` (Unix seconds).
-    pub async fn issue_template_at(
-        &self,
-        payout: &Address,
-        time: u64,
-    ) -> Result<(u64, BlockTemplate), TxSubmitError> {
-        let id = {
-            let (counter, _, _) = &mut *self.templates.lock().expect("not poisoned");
-            *counter += 1;
-            *counter
-        };
-        let template = {
-            let ledger = self.ledger().await?;
-            ledger.template(
-                payout,
-                time,
-                id,
-                format!("chaincore/{}", self.info.node_id).as_bytes(),
-            )?
-        };
-        let mut guard = self.templates.lock().expect("not poisoned");
-        let (_, order, issued) = &mut *guard;
-        order.push_back(id);
-        issued.insert(
-            id,
-            IssuedTemplate {
-                template: template.clone(),
-                issued: Instant::now(),
-            },
-        );
-        while order.len() > TEMPLATES_KEPT {
-            if let Some(old) = order.pop_front() {
-                issued.remove(&old);
-            }
-        }
-        Ok((id, template))
-    }
-
-    /// A template issued earlier, if still remembered.
-    pub fn template(&self, id: u64) -> Option<BlockTemplate> {
-        self.templates
-            .lock()
-            .expect("not poisoned")
-            .2
-            .get(&id)
-            .map(|t| t.template.clone())
-    }
-
-    /// Drops mempool entries past their expiry.
-    pub async fn expire_mempool(&self) {
-        let mut slot = self.ledger.lock().await;
-        let Ok(ledger) = slot.ready() else {
-            return;
-        };
-        match ledger.expire_mempool(unix_now()).await {
-            Ok(expired) if !expired.is_empty() => {
-                tracing::info!(count = expired.len(), "expired mempool transactions");
-                self.refresh_snapshot(ledger);
-            }
-            Ok(_) => {}
-            Err(error) => self.lose_ledger(&mut slot, error.to_string()).await,
-        }
-    }
-
-    /// Commits whatever is pending (for shutdown); nothing to do while the database is lost.
-    pub async fn flush(&self) -> Result<(), ChainError> {
-        let mut slot = self.ledger.lock().await;
-        match slot.ready() {
-            Ok(ledger) => ledger.flush().await,
-            Err(_) => Ok(()),
-        }
-    }
-
-    fn count_block(&self, result: &Result<SubmitOutcome, ChainError>, origin: BlockOrigin) {
-        let source = origin.label();
-        match result {
-            Ok(SubmitOutcome::Accepted { .. }) => {
-                metrics::counter!(telemetry::BLOCKS_ACCEPTED, "source" => source).increment(1);
-            }
-            Ok(_) => {}
-            Err(error) => {
-                let reason = error.reason().unwrap_or("storage");
-                metrics::counter!(telemetry::BLOCKS_REJECTED, "reason" => reason).increment(1);
-            }
-        }
-    }
-
-    async fn record_mined(
-        &self,
-        hash: BlockHash,
-        height: Height,
-        time: u32,
-        miner: Option<Address>,
-        template_id: Option<u64>,
-    ) {
-        let Some(miner_address) = miner else { return };
-        let elapsed = template_id.and_then(|id| {
-            let guard = self.templates.lock().expect("not poisoned");
-            guard
-                .2
-                .get(&id)
-                .map(|t| u64::try_from(t.issued.elapsed().as_millis()).unwrap_or(u64::MAX))
-        });
-        let record = MiningRecord {
-            block_hash: hash,
-            height,
-            miner_address,
-            block_time: time,
-            accepted_at: unix_now(),
-            template_to_submit_ms: elapsed,
-        };
-        if let Err(error) = self.store.record_mined_block(&record).await {
-            tracing::warn!(%error, "could not record mining statistics");
-        }
-    }
-
     /// Gossips again the transactions a reorg returned to the mempool: peers that were on
     /// the winning branch (across a partition) may never have seen them.
     /// Each also gets a `tx_readded` event, after the chain events of its reorg.
@@ -873,19 +475,6 @@ fn set_gauges(snapshot: &ChainSnapshot) {
     metrics::gauge!(telemetry::MEMPOOL_BYTES).set(snapshot.mempool_bytes as f64);
 }
 
-/// Records how long an accepted block took from arrival to commit and, for a new tip from
-/// the network, how far behind its header time it arrived.
-fn time_block(arrived: Instant, header_time: u32, new_tip_from_network: bool) {
-    metrics::histogram!(telemetry::BLOCK_CONNECT).record(arrived.elapsed().as_secs_f64());
-    if new_tip_from_network {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let delay = (now - f64::from(header_time)).max(0.0);
-        metrics::histogram!(telemetry::BLOCK_ARRIVAL_DELAY).record(delay);
-    }
-}
-
 fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
     let chain = ledger.chain();
     let tip = *chain.tip();
@@ -900,10 +489,4 @@ fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
         mempool_count: ledger.mempool().len(),
         mempool_bytes: ledger.mempool().total_bytes(),
     }
-}
-
-/// The error of `result` if it is the database's, not a rule's: such an error loses the
-/// ledger.
-fn storage_failure<T>(result: &Result<T, ChainError>) -> Option<&ChainError> {
-    result.as_ref().err().filter(|error| error.is_storage())
 }
