@@ -200,7 +200,8 @@ impl Config {
             .or(file.bootstrap_nodes)
             .unwrap_or_default();
         for entry in &bootstrap_nodes {
-            crate::network::bootstrap::target_of(entry)
+            entry
+                .parse::<crate::node::PeerTarget>()
                 .map_err(|e| anyhow::anyhow!("--bootstrap-nodes: {e}"))?;
         }
         let mempool_mb = cli.mempool_mb.or(file.mempool_mb).unwrap_or(32);

@@ -140,23 +140,14 @@ pub(super) struct Done {
 
 fn target(request: AddPeer) -> ApiResult<PeerTarget> {
     match (request.peer_url, request.multiaddr) {
-        (Some(url), None) => {
-            let valid = (url.starts_with("http://") || url.starts_with("https://"))
-                && url.len() <= 2048
-                && !url.contains(char::is_whitespace);
-            valid
-                .then_some(PeerTarget::RestUrl(url))
-                .ok_or_else(|| ApiError::bad("invalid-url", "peer_url must be an http(s) URL"))
-        }
-        (None, Some(addr)) => {
-            let valid = addr.len() <= 2048 && addr.parse::<libp2p::Multiaddr>().is_ok();
-            valid.then_some(PeerTarget::Multiaddr(addr)).ok_or_else(|| {
-                ApiError::bad(
-                    "invalid-multiaddr",
-                    "multiaddr must look like /ip4/1.2.3.4/tcp/8000",
-                )
-            })
-        }
+        (Some(url), None) => PeerTarget::rest_url(&url)
+            .map_err(|_| ApiError::bad("invalid-url", "peer_url must be an http(s) URL")),
+        (None, Some(addr)) => PeerTarget::multiaddr(&addr).map_err(|_| {
+            ApiError::bad(
+                "invalid-multiaddr",
+                "multiaddr must look like /ip4/1.2.3.4/tcp/8000",
+            )
+        }),
         _ => Err(ApiError::bad(
             "invalid-body",
             "give exactly one of peer_url or multiaddr",

@@ -85,27 +85,12 @@ fn parse_getpeers(body: &[u8]) -> Result<RestPeer, RestProblem> {
     Ok(RestPeer { peer_id, addrs })
 }
 
-/// What a `--bootstrap-nodes` entry names.
-pub fn target_of(entry: &str) -> Result<PeerTarget, NetworkError> {
-    let entry = entry.trim();
-    if entry.starts_with("http://") || entry.starts_with("https://") {
-        Ok(PeerTarget::RestUrl(entry.to_owned()))
-    } else if entry.starts_with('/') {
-        Ok(PeerTarget::Multiaddr(entry.to_owned()))
-    } else if !entry.is_empty() && !entry.contains(char::is_whitespace) {
-        // `localhost:5000`, as people type it.
-        Ok(PeerTarget::RestUrl(format!("http://{entry}")))
-    } else {
-        Err(NetworkError::BadTarget(entry.to_owned()))
-    }
-}
-
 /// Connects to every bootstrap entry, each in its own task, retrying each for a while.
 pub fn connect_all(handle: &NetworkHandle, entries: Vec<String>, tasks: &Tasks) {
     for entry in entries {
         let handle = handle.clone();
         tasks.spawn_cancellable(async move {
-            match target_of(&entry) {
+            match entry.parse::<PeerTarget>() {
                 Ok(target) => connect_with_retries(&handle, target, &entry).await,
                 Err(error) => tracing::error!(%error, "skipping a bootstrap entry"),
             }
@@ -138,24 +123,6 @@ async fn connect_with_retries(handle: &NetworkHandle, target: PeerTarget, entry:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn entries_are_urls_or_multiaddrs() {
-        assert_eq!(
-            target_of("http://localhost:5000").ok(),
-            Some(PeerTarget::RestUrl("http://localhost:5000".into()))
-        );
-        assert_eq!(
-            target_of("localhost:5000").ok(),
-            Some(PeerTarget::RestUrl("http://localhost:5000".into()))
-        );
-        assert_eq!(
-            target_of("/ip4/127.0.0.1/tcp/8000").ok(),
-            Some(PeerTarget::Multiaddr("/ip4/127.0.0.1/tcp/8000".into()))
-        );
-        assert!(target_of("").is_err());
-        assert!(target_of("a b").is_err());
-    }
 
     #[test]
     fn a_getpeers_answer_names_a_peer_and_its_addresses() {

@@ -40,8 +40,10 @@ pub enum NetworkError {
     Request(#[from] request_response::OutboundFailure),
     #[error("{0:?} is not a multiaddr: {1}")]
     BadMultiaddr(String, libp2p::multiaddr::Error),
-    #[error("bootstrap entry {0:?} is neither a REST URL nor a multiaddr")]
+    #[error("{0:?} is neither a REST URL nor a multiaddr")]
     BadTarget(String),
+    #[error("{0:?} is not an http(s) URL")]
+    BadUrl(String),
     #[error("{endpoint}: {source}")]
     Rest {
         endpoint: String,

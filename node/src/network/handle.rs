@@ -126,13 +126,7 @@ impl NetworkHandle {
                 let found = bootstrap::ask_rest(&url).await?;
                 (Some(found.peer_id), found.addrs, Some(url))
             }
-            PeerTarget::Multiaddr(text) => {
-                let addr: Multiaddr = match text.parse() {
-                    Ok(addr) => addr,
-                    Err(error) => return Err(NetworkError::BadMultiaddr(text, error)),
-                };
-                (super::peer_id_of(&addr), vec![addr], None)
-            }
+            PeerTarget::Multiaddr(addr) => (super::peer_id_of(&addr), vec![addr], None),
         };
         if peer == Some(self.local_peer_id) {
             return Err(NetworkError::SelfDial);
