@@ -5,10 +5,16 @@
 //! The crate is a pure core wrapped in an I/O shell. Dependencies point inward only:
 //!
 //! ```text
-//!   shell (feature "full"):  launch ─▶ api, network, sync ─▶ storage
-//!                                         │
+//!   shell (feature "full"):
+//!     launch ─▶ api ──────┐
+//!               network ──┼─▶ node ─▶ ledger ─▶ chainstate ─▶ storage
+//!               sync ─────┘     └───▶ indexer ─────────────────▲
+//!                                 ledger and chainstate stand on the pure core:
 //!   pure core:               mempool ─▶ chain ─▶ consensus ─▶ primitives
 //! ```
+//!
+//! `docs/architecture.md` maps the shell: who owns what, which lock guards what, and the
+//! paths of a gossiped block and of a REST read.
 //!
 //! - [`primitives`]: hashes, amounts, addresses, keys, headers, transactions, blocks, and the
 //!   one canonical byte encoding.
