@@ -36,7 +36,7 @@ pub struct Client {
     base: String,
     http: reqwest::Client,
     /// The node's document, fetched on the first answer to check.
-    contract: Arc<OnceCell<Option<Contract>>>,
+    contract: Arc<OnceCell<Option<Arc<Contract>>>>,
 }
 
 impl Client {
@@ -71,7 +71,7 @@ impl Client {
         let text = response.text().await.unwrap_or_default();
         let contract = self
             .contract
-            .get_or_init(|| Contract::fetch(&self.http, &self.base))
+            .get_or_init(|| Contract::of_node(&self.http, &self.base))
             .await;
         if let Some(contract) = contract
             && let Err(broken) =

@@ -7,7 +7,8 @@
 //! integration suite holds the node to its document. Answers from paths the document does
 //! not describe (the fallback 404, a method a route does not take) are not judged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use jsonschema::Validator;
 use serde_json::{Value, json};
@@ -61,15 +62,25 @@ impl Contract {
         Ok(contract)
     }
 
-    /// Fetches and compiles the document of the node at `base`; `None` if it does not
-    /// serve one (a node that is down, or something that is not a node).
-    pub async fn fetch(http: &reqwest::Client, base: &str) -> Option<Contract> {
+    /// The compiled document of the node at `base`: fetched and compiled once per process
+    /// and address, however many clients a test makes (a document depends only on the
+    /// node binary, so a port reused by a later node is still right); `None` if it serves
+    /// none (a node that is down, or something that is not a node).
+    pub async fn of_node(http: &reqwest::Client, base: &str) -> Option<Arc<Contract>> {
+        static COMPILED: Mutex<BTreeMap<String, Arc<Contract>>> = Mutex::new(BTreeMap::new());
+        if let Some(known) = COMPILED.lock().expect("not poisoned").get(base) {
+            return Some(Arc::clone(known));
+        }
         let response = http.get(format!("{base}/openapi.json")).send().await.ok()?;
         let document: Value = response.json().await.ok()?;
-        match Contract::new(&document) {
-            Ok(contract) => Some(contract),
+        let contract = match Contract::new(&document) {
+            Ok(contract) => Arc::new(contract),
             Err(error) => panic!("{base}/openapi.json does not compile: {error}"),
-        }
+        };
+        let mut compiled = COMPILED.lock().expect("not poisoned");
+        Some(Arc::clone(
+            compiled.entry(base.to_owned()).or_insert(contract),
+        ))
     }
 
     pub fn operations(&self) -> &[Operation] {

@@ -51,7 +51,10 @@ pub struct AppState {
 
 /// The routes outside the generated description: the explorer's files, and the
 /// description itself (which `contract` adds to it).
-const UNDOCUMENTED: [&str; 3] = ["/explorer/app.js", "/explorer/app.css", "/openapi.json"];
+const SCRIPT_ROUTE: &str = "/explorer/app.js";
+const STYLE_ROUTE: &str = "/explorer/app.css";
+const OPENAPI_ROUTE: &str = "/openapi.json";
+const UNDOCUMENTED: [&str; 3] = [SCRIPT_ROUTE, STYLE_ROUTE, OPENAPI_ROUTE];
 
 /// How the API guards itself.
 #[derive(Clone, Debug)]
@@ -144,10 +147,10 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
     ));
     let mut app = documented
         .merge(admin)
-        .route(UNDOCUMENTED[0], get(explorer::script))
-        .route(UNDOCUMENTED[1], get(explorer::style))
+        .route(SCRIPT_ROUTE, get(explorer::script))
+        .route(STYLE_ROUTE, get(explorer::style))
         .route(
-            UNDOCUMENTED[2],
+            OPENAPI_ROUTE,
             get(move || async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "application/json")],
