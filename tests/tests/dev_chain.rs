@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use chaincore::consensus::params::DEV;
-use chaincore::primitives::{Amount, Encode, OutPoint, Transaction, TxOut, Txid};
+use chaincore::primitives::{
+    Address, Amount, Encode, OutPoint, PublicKeyBytes, Transaction, TxOut, Txid,
+};
 use chaincore::testkit::{key, spend};
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
@@ -259,8 +261,8 @@ async fn tx_test_judges_without_taking_or_relaying() {
     coins.sort_by_key(|c| c.1);
     let mature: Vec<_> = coins.iter().filter(|c| c.0).map(|c| (c.2, c.3)).collect();
     let immature = coins.iter().find(|c| !c.0).expect("an immature coinbase").2;
-    let ((tested_coin, value), (submitted_coin, _), (chained_coin, _)) =
-        (mature[0], mature[1], mature[2]);
+    let ((tested_coin, value), (submitted_coin, _), (chained_coin, _), fourth) =
+        (mature[0], mature[1], mature[2], mature[3]);
     let mature = tested_coin;
     let genesis = DEV.genesis_hash();
     let to_bob = |units| {
@@ -270,6 +272,10 @@ async fn tx_test_judges_without_taking_or_relaying() {
         )]
     };
     let signed = |inputs: &[OutPoint], outputs| spend(inputs, &alice, outputs, &genesis);
+    let to_self = |units, n| {
+        let output = TxOut::to_address(Amount::from_units(units).unwrap(), &alice.address());
+        vec![output; n]
+    };
 
     let valid = signed(&[mature], to_bob(value - 10_000));
     let verdict = ca.post("/tx/test", &hex(&valid)).await.ok();
@@ -379,11 +385,7 @@ async fn tx_test_judges_without_taking_or_relaying() {
     let mut parent = (chained_coin, value);
     let mut next_in_chain = || {
         let (outpoint, units) = parent;
-        let to_self = vec![TxOut::to_address(
-            Amount::from_units(units - 10_000).unwrap(),
-            &alice.address(),
-        )];
-        let tx = signed(&[outpoint], to_self);
+        let tx = signed(&[outpoint], to_self(units - 10_000, 1));
         parent = (OutPoint::new(tx.txid(), 0), units - 10_000);
         tx
     };
@@ -395,4 +397,39 @@ async fn tx_test_judges_without_taking_or_relaying() {
     let verdict = ca.post("/tx/test", &hex(&next_in_chain())).await.ok();
     assert_eq!(verdict["reason"], "mempool-too-many-ancestors", "{verdict}");
     assert_eq!(mempool_count(&ca).await, 26);
+
+    // 25 is also the most descendants one transaction may have in the pool (itself
+    // included): a fan-out and 24 children fill it, a 25th child is refused.
+    let (fan_coin, fan_value) = fourth;
+    let invalid_key = PublicKeyBytes([5; 33]);
+    let share = (fan_value - 10_000) / 26;
+    let mut outputs = to_self(share, 25);
+    outputs.push(TxOut::to_address(
+        Amount::from_units(share).unwrap(),
+        &Address::from_public_key(&invalid_key),
+    ));
+    let fan_out = signed(&[fan_coin], outputs);
+    ca.post("/add_transaction", &hex(&fan_out)).await.ok();
+    let child = |vout| {
+        signed(
+            &[OutPoint::new(fan_out.txid(), vout)],
+            to_self(share - 10_000, 1),
+        )
+    };
+    for vout in 0..24 {
+        ca.post("/add_transaction", &hex(&child(vout))).await.ok();
+    }
+    let verdict = ca.post("/tx/test", &hex(&child(24))).await.ok();
+    assert_eq!(
+        verdict["reason"], "mempool-too-many-descendants",
+        "{verdict}"
+    );
+
+    // A key whose hash the output names but that is no curve point: confirmed first, then
+    // spent with that key.
+    generate(&ca, 1).await;
+    let mut bad_key = signed(&[OutPoint::new(fan_out.txid(), 25)], to_bob(share - 10_000));
+    bad_key.inputs[0].witness.pubkey = invalid_key;
+    let verdict = ca.post("/tx/test", &hex(&bad_key)).await.ok();
+    assert_eq!(verdict["reason"], "tx-invalid-public-key", "{verdict}");
 }
