@@ -40,6 +40,7 @@ pub const FOREIGN_PEERS: &str = "chaincore_foreign_peers_disconnected_total";
 pub const STORAGE_UP: &str = "chaincore_storage_up";
 pub const STORAGE_LOST_TIME: &str = "chaincore_storage_lost_time_seconds";
 pub const STORAGE_OUTAGES: &str = "chaincore_storage_outages_total";
+pub const STORAGE_CONNECTIONS_DISCARDED: &str = "chaincore_storage_connections_discarded_total";
 
 /// What a family is, as Prometheus types it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,6 +163,11 @@ pub const FAMILIES: &[Family] = &[
         Kind::Counter,
         "times the database was lost",
     ),
+    family(
+        STORAGE_CONNECTIONS_DISCARDED,
+        Kind::Counter,
+        "pooled database connections closed because a transaction was left open on them",
+    ),
 ];
 
 /// Installs the tracing subscriber. Call once, first thing.
@@ -230,6 +236,7 @@ pub fn init_metrics(version: &str, network: &str, now: u64) -> anyhow::Result<Pr
         PEER_BANS,
         FOREIGN_PEERS,
         STORAGE_OUTAGES,
+        STORAGE_CONNECTIONS_DISCARDED,
     ];
     for name in unlabelled_counters {
         metrics::counter!(name).absolute(0);

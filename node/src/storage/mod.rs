@@ -9,6 +9,7 @@
 
 mod entities;
 pub mod node_tables;
+mod pool;
 pub mod reads;
 pub mod sql;
 

@@ -11,14 +11,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use chaincore_migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectOptions, ConnectionTrait, Database,
-    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 use super::entities::{
@@ -90,9 +88,6 @@ impl BlockHeights {
     }
 }
 
-/// How long a statement waits for a connection before the database counts as lost.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// The key of a block row.
 pub(super) type BlockKey = (Height, BlockHash);
 
@@ -154,33 +149,7 @@ impl SqlStore {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://user@host/db`), brings the
     /// schema up to date, and checks the database belongs to `network`.
     pub async fn open(url: &str, network: Network) -> Result<Self, StoreError> {
-        let mut options = pool_options(url);
-        // A lost database must not hold the chain's writer (and everyone queued behind it)
-        // for long: sqlx retries a refused connection until this timeout, then the node
-        // drops its chain state and retries in the background (see `outage`).
-        options.acquire_timeout(ACQUIRE_TIMEOUT);
-        if url.starts_with("sqlite:") {
-            // WAL: readers never block the writer; NORMAL sync is safe against process crashes.
-            options.max_connections(8).map_sqlx_sqlite_opts(|opts| {
-                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-                opts.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(30))
-                    // A page cache and memory map big enough for the hot tables: without them
-                    // every statement re-reads pages through pread.
-                    .pragma("cache_size", "-65536")
-                    .pragma("mmap_size", "268435456")
-                    .pragma("temp_store", "memory")
-                    // Checkpoint the log every ~40 MB, not every 4 MB: a block's rows touch
-                    // pages all over the random-key indexes (utxos, transactions), and
-                    // each checkpoint rewrites them.
-                    .pragma("wal_autocheckpoint", "10000")
-            });
-        } else {
-            options.max_connections(16);
-        }
-        migrate(url).await?;
-        let db = Database::connect(options).await?;
+        let db = super::pool::connect(url).await?;
         let heights = Arc::new(BlockHeights::load(&db).await?);
         let store = Self {
             db,
@@ -211,31 +180,6 @@ impl SqlStore {
     pub(super) fn block_key(&self, hash: &BlockHash) -> Option<BlockKey> {
         self.heights.get(hash).map(|height| (height, *hash))
     }
-}
-
-/// Options every pool of ours starts from. No idle timeout and no maximum lifetime: with
-/// either, sqlx runs a reaper task that a race in its idle count (sqlx#3645, unfixed in
-/// 0.9.0) can send into a loop that never yields, seen here as a test process hanging at
-/// exit with a core at 100%. A broken connection is still found and replaced on acquire.
-fn pool_options(url: &str) -> ConnectOptions {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .idle_timeout(None::<Duration>)
-        .max_lifetime(None::<Duration>);
-    options
-}
-
-/// Brings the schema up to date over a connection of its own, closed before the pool opens:
-/// the migrator spreads its statements over a pool's connections, and a SQLite connection
-/// opened before a table was rebuilt can keep preparing statements against the old table.
-async fn migrate(url: &str) -> Result<(), StoreError> {
-    let mut options = pool_options(url);
-    options.max_connections(1);
-    let db = Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
-    db.close().await?;
-    Ok(())
 }
 
 /// A database transaction of a [`SqlStore`].
