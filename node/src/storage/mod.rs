@@ -11,7 +11,9 @@ mod entities;
 pub mod node_tables;
 mod pool;
 pub mod reads;
+mod rows;
 pub mod sql;
+mod txn;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -26,6 +28,7 @@ use crate::primitives::{Address, Amount, Block, BlockHash, Height, OutPoint, Tra
 pub use node_tables::{KnownPeer, MiningRecord};
 pub use reads::{AddressStats, BodyFacts, HistoryCursor, HistoryEntry, TxLocation};
 pub use sql::SqlStore;
+pub use txn::SqlTxn;
 
 /// Why storage failed. The message names the table or the operation; a database error
 /// keeps the driver's error as its source (shared, so a failure reported to every job that

@@ -6,9 +6,10 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
 
+use super::SqlStore;
 use super::StoreError;
 use super::entities::{mining_stats, nodes};
-use super::sql::{SqlStore, hash_from};
+use super::rows::hash_from;
 use crate::primitives::{Address, BlockHash, Height};
 
 /// A block a miner submitted to this node.

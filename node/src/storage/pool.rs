@@ -73,7 +73,7 @@ pub(super) fn options(url: &str) -> ConnectOptions {
 fn outside_transaction(in_transaction: bool) -> bool {
     if in_transaction {
         tracing::warn!("closed a pooled database connection left inside a transaction");
-        metrics::counter!("chaincore_storage_connections_discarded_total").increment(1);
+        metrics::counter!(crate::telemetry::STORAGE_CONNECTIONS_DISCARDED).increment(1);
     }
     !in_transaction
 }

@@ -5,8 +5,9 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::SqlStore;
 use super::entities::{address_balances, address_txs, blocks, transactions, utxos};
-use super::sql::{SqlStore, amount_from, coin_from, hash_from, height_from};
+use super::rows::{amount_from, coin_from, hash_from, height_from};
 use super::{AddressBalance, StoreError};
 use crate::consensus::Coin;
 use crate::primitives::{Address, Amount, BlockHash, Height, OutPoint, Txid};
