@@ -71,6 +71,7 @@ async fn start_node(dir: &std::path::Path) -> (SocketAddr, String) {
     let router = api::router(
         AppState {
             node: Arc::clone(&node),
+            network: None,
             metrics,
         },
         &settings,

@@ -159,6 +159,36 @@ pub struct Config {
     pub mdns: bool,
 }
 
+/// `--node-id` (default `core0`): letters, digits, `-`, `_` and `.` only.
+fn checked_node_id(given: Option<String>) -> anyhow::Result<String> {
+    let node_id = given.unwrap_or_else(|| "core0".to_owned());
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if node_id.is_empty() || !node_id.chars().all(allowed) {
+        bail!("--node-id {node_id:?}: use letters, digits, '-', '_' or '.'");
+    }
+    Ok(node_id)
+}
+
+/// `--bootstrap-nodes`, each entry a peer name the network can read.
+fn checked_bootstrap(given: Option<Vec<String>>) -> anyhow::Result<Vec<String>> {
+    let entries = given.unwrap_or_default();
+    for entry in &entries {
+        entry
+            .parse::<crate::network::PeerTarget>()
+            .map_err(|e| anyhow::anyhow!("--bootstrap-nodes: {e}"))?;
+    }
+    Ok(entries)
+}
+
+/// `--mempool-mb` (default 32), from 1 to 4096.
+fn checked_mempool_mb(given: Option<usize>) -> anyhow::Result<usize> {
+    let mempool_mb = given.unwrap_or(32);
+    if mempool_mb == 0 || mempool_mb > 4096 {
+        bail!("--mempool-mb {mempool_mb}: choose 1 to 4096");
+    }
+    Ok(mempool_mb)
+}
+
 impl Config {
     /// Resolves flags (already merged with the environment by clap) over the config file
     /// over the defaults.
@@ -174,17 +204,7 @@ impl Config {
                 .with_context(|| format!("in {}", display(&cli.config)))?,
             (None, None) => Network::Dev,
         };
-        let node_id = cli
-            .node_id
-            .or(file.node_id)
-            .unwrap_or_else(|| "core0".to_owned());
-        if node_id.is_empty()
-            || !node_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            bail!("--node-id {node_id:?}: use letters, digits, '-', '_' or '.'");
-        }
+        let node_id = checked_node_id(cli.node_id.or(file.node_id))?;
         let data_dir = cli
             .data_dir
             .or(file.data_dir)
@@ -195,19 +215,8 @@ impl Config {
             .unwrap_or_else(|| default_database_url(&data_dir));
         let admin_allow =
             parse_admin_allow(cli.admin_allow.or(file.admin_allow).unwrap_or_default())?;
-        let bootstrap_nodes = cli
-            .bootstrap_nodes
-            .or(file.bootstrap_nodes)
-            .unwrap_or_default();
-        for entry in &bootstrap_nodes {
-            entry
-                .parse::<crate::node::PeerTarget>()
-                .map_err(|e| anyhow::anyhow!("--bootstrap-nodes: {e}"))?;
-        }
-        let mempool_mb = cli.mempool_mb.or(file.mempool_mb).unwrap_or(32);
-        if mempool_mb == 0 || mempool_mb > 4096 {
-            bail!("--mempool-mb {mempool_mb}: choose 1 to 4096");
-        }
+        let bootstrap_nodes = checked_bootstrap(cli.bootstrap_nodes.or(file.bootstrap_nodes))?;
+        let mempool_mb = checked_mempool_mb(cli.mempool_mb.or(file.mempool_mb))?;
         Ok(Self {
             node_id,
             network,

@@ -55,8 +55,38 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .context("metrics")?;
     register_metrics();
-    prepare_sqlite_dir(&config)?;
-    let params = config.network.params();
+    let tasks = Tasks::new();
+    let listener = TcpListener::bind((config.api_bind, config.api_port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.api_bind, config.api_port))?;
+    let api_addr = listener.local_addr()?;
+    let node = open_node(&config, api_addr, &tasks).await?;
+    let network = start_network(&config, &node, node.store().clone(), &tasks).await?;
+    let settings = ApiSettings {
+        rate_limit: config.rate_limit,
+        admin_allow: config.admin_allow.clone(),
+    };
+    let state = AppState {
+        node: Arc::clone(&node),
+        network: Some(network.handle.clone()),
+        metrics,
+    };
+    let router = api::router(state, &settings);
+    announce_ready(&node, api_addr, &network);
+    api::serve(listener, router, shutdown_signal())
+        .await
+        .context("serving the API")?;
+    stop(&node, tasks).await
+}
+
+/// Opens the database and the chain state, and starts the node with its own tasks (the
+/// indexer, mempool expiry, recovery from storage outages).
+async fn open_node(
+    config: &Config,
+    api_addr: std::net::SocketAddr,
+    tasks: &Tasks,
+) -> anyhow::Result<Arc<Node>> {
+    prepare_sqlite_dir(config)?;
     let store = SqlStore::open(&config.database_url, config.network)
         .await
         .with_context(|| format!("opening the database {}", redact(&config.database_url)))?;
@@ -64,38 +94,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_bytes: config.mempool_bytes,
         ..MempoolConfig::default()
     };
-    let ledger = Ledger::open(store.clone(), params, mempool, unix_now())
+    let ledger = Ledger::open(store.clone(), config.network.params(), mempool, unix_now())
         .await
         .context("loading the chain")?;
-    let tasks = Tasks::new();
-    let indexer = Indexer::new(store.clone()).spawn(&tasks);
-
-    let listener = TcpListener::bind((config.api_bind, config.api_port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", config.api_bind, config.api_port))?;
-    let api_addr = listener.local_addr()?;
+    let indexer = Indexer::new(store.clone()).spawn(tasks);
     let info = NodeInfo {
         node_id: config.node_id.clone(),
         network: config.network,
         version: env!("CARGO_PKG_VERSION"),
         rest_url: format!("http://{api_addr}"),
     };
-    let node = Node::new(info, store.clone(), ledger, indexer);
+    let node = Node::new(info, store, ledger, indexer);
     tasks.spawn(expire_mempool(Arc::clone(&node), tasks.clone()));
     tasks.spawn(Arc::clone(&node).recover(tasks.clone()));
-    let network = start_network(&config, &node, store, &tasks).await?;
-
-    let settings = ApiSettings {
-        rate_limit: config.rate_limit,
-        admin_allow: config.admin_allow.clone(),
-    };
-    let router = api::router(
-        AppState {
-            node: Arc::clone(&node),
-            metrics,
-        },
-        &settings,
-    );
     let snapshot = node.snapshot();
     tracing::info!(
         node_id = %config.node_id,
@@ -105,10 +116,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         api = %api_addr,
         "node started"
     );
-    announce_ready(&node, api_addr, &network);
-    api::serve(listener, router, shutdown_signal())
-        .await
-        .context("serving the API")?;
+    Ok(node)
+}
+
+/// Waits for the background tasks (with patience), then commits what is pending.
+async fn stop(node: &Node, tasks: Tasks) -> anyhow::Result<()> {
     tracing::info!(
         tasks = tasks.running(),
         "stopping: waiting for the background tasks"
@@ -141,13 +153,14 @@ fn announce_ready(node: &Node, api_addr: std::net::SocketAddr, network: &Started
     );
 }
 
-/// What the ready line says about the network.
+/// The running network: its controls, and what the ready line says about it.
 struct StartedNetwork {
+    handle: network::NetworkHandle,
     peer_id: libp2p::PeerId,
     listen_addrs: Vec<libp2p::Multiaddr>,
 }
 
-/// Starts the peer-to-peer network and the sync task, and gives the node its controls.
+/// Starts the peer-to-peer network and the sync task.
 async fn start_network(
     config: &Config,
     node: &Arc<Node>,
@@ -164,7 +177,6 @@ async fn start_network(
     let network = network::start(Arc::clone(node), store, network_config, tasks)
         .await
         .context("starting the peer-to-peer network")?;
-    node.set_network(Arc::new(network.handle.clone()));
     tasks.spawn(sync::driver::run(
         Arc::clone(node),
         network.handle.clone(),
@@ -172,6 +184,7 @@ async fn start_network(
         tasks.clone(),
     ));
     Ok(StartedNetwork {
+        handle: network.handle.clone(),
         peer_id: network.handle.local_peer_id(),
         listen_addrs: network.listen_addrs,
     })

@@ -14,7 +14,7 @@ use crate::chain::UtxoCommitment;
 use crate::chainstate::ChainState;
 use crate::consensus::Params;
 use crate::primitives::{Amount, BlockHash, Height};
-use crate::storage::{ChainStore, SqlStore, StoreError};
+use crate::storage::{ChainStore, ChainTip, SqlStore, StoreError};
 
 /// What `--check` found.
 #[derive(Debug, Default)]
@@ -39,6 +39,23 @@ impl Report {
 /// tip with bodies and undo data, and the UTXO set matches the tip's totals.
 pub async fn check(store: &SqlStore, params: &Params) -> Result<Report, StoreError> {
     let mut report = Report::default();
+    check_index(store, params, &mut report).await?;
+    let Some(tip) = store.tip().await? else {
+        report
+            .problems
+            .push("no tip row: the chain state is missing".into());
+        return Ok(report);
+    };
+    check_main_chain(store, params, &tip, &mut report).await?;
+    check_utxo_set(store, &tip, &mut report).await?;
+    Ok(report)
+}
+
+async fn check_index(
+    store: &SqlStore,
+    params: &Params,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let index = store.load_index().await?;
     let orphaned = orphaned_rows(&index, params.genesis_hash());
     report.check(
@@ -56,12 +73,15 @@ pub async fn check(store: &SqlStore, params: &Params) -> Result<Report, StoreErr
                 .map_or(String::new(), |(_, h)| h.to_string())
         ),
     );
-    let Some(tip) = store.tip().await? else {
-        report
-            .problems
-            .push("no tip row: the chain state is missing".into());
-        return Ok(report);
-    };
+    Ok(())
+}
+
+async fn check_main_chain(
+    store: &SqlStore,
+    params: &Params,
+    tip: &ChainTip,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let main = store.main_chain().await?;
     report.check(
         main.first() == Some(&params.genesis_hash())
@@ -96,6 +116,14 @@ pub async fn check(store: &SqlStore, params: &Params) -> Result<Report, StoreErr
             missing.first().cloned().unwrap_or_default()
         ),
     );
+    Ok(())
+}
+
+async fn check_utxo_set(
+    store: &SqlStore,
+    tip: &ChainTip,
+    report: &mut Report,
+) -> Result<(), StoreError> {
     let utxos = store.utxo_set().await?;
     let mut commitment = UtxoCommitment::EMPTY;
     let mut total = Amount::ZERO;
@@ -121,7 +149,7 @@ pub async fn check(store: &SqlStore, params: &Params) -> Result<Report, StoreErr
             tip.utxo_commitment
         ),
     );
-    Ok(report)
+    Ok(())
 }
 
 /// Rebuilds the chain state from the stored blocks; returns the new tip's hash and height.

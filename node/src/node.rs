@@ -12,10 +12,9 @@
 //! that need the ledger too, and what the snapshot answers keeps working.
 //!
 //! Its parts: `writes` the write path (blocks, transactions, overrides), `templates`
-//! the templates handed to miners, `peers` the network as the node shows it; this file
-//! holds the node itself, its reads of the ledger, and publishing.
+//! the templates handed to miners; this file holds the node itself, the snapshot readers
+//! read, and publishing. The network's own state is the network's (`network::view`).
 
-mod peers;
 mod templates;
 mod writes;
 
@@ -26,19 +25,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify, broadcast, watch};
 
-use crate::chain::ChainUpdate;
+use crate::chain::{ActiveChain, BlockIndex, ChainUpdate, ChainView, IndexEntry};
 use crate::chainstate::ChainError;
 use crate::consensus::Network;
 use crate::events::{Backlog, EventLog, NodeEvent, Sequenced};
 use crate::indexer::IndexerHandle;
 use crate::ledger::Ledger;
+use crate::mempool::MempoolSnapshot;
 use crate::outage::{self, LedgerSlot, StorageStatus};
 use crate::primitives::{Block, BlockHash, CompactTarget, Height, Transaction, Work};
 use crate::storage::{ChainTip, SqlStore, StoreError};
 use crate::tasks::Tasks;
 use crate::telemetry;
 
-pub use peers::{BannedPeer, PeerControl, PeerInfo, PeerTarget};
 use templates::TemplateBook;
 use writes::storage_failure;
 
@@ -108,16 +107,39 @@ impl BlockOrigin {
     }
 }
 
-/// What `/status` and friends read without touching the ledger's lock.
+/// The committed chain and mempool as the REST API reads them, without the ledger's lock:
+/// published after every change, once it is committed. The index, the active chain and the
+/// mempool are persistent collections, so a snapshot costs O(1) and shares what did not
+/// change with the one before. What only the database holds (bodies, coins, history) is
+/// read from the store.
 #[derive(Clone, Debug)]
 pub struct ChainSnapshot {
     pub tip: ChainTip,
     pub bits: CompactTarget,
     pub chain_work: Work,
+    /// The work of the best header known, bodies or not (where a sync is heading).
+    pub best_header_work: Work,
     pub tip_time: u32,
     pub median_time_past: u32,
-    pub mempool_count: usize,
-    pub mempool_bytes: usize,
+    pub index: BlockIndex,
+    pub active: ActiveChain,
+    pub mempool: MempoolSnapshot,
+}
+
+impl ChainSnapshot {
+    /// The index and the active chain, for the reads they answer together.
+    pub fn view(&self) -> ChainView<'_> {
+        ChainView {
+            index: &self.index,
+            active: &self.active,
+        }
+    }
+
+    /// The entry of `hash` and whether it is on the main chain.
+    pub fn entry(&self, hash: &BlockHash) -> Option<(IndexEntry, bool)> {
+        let entry = *self.index.get(hash)?;
+        Some((entry, self.active.contains(&entry)))
+    }
 }
 
 /// A reorganisation, as remembered for `/stats`.
@@ -156,10 +178,6 @@ pub struct Node {
     snapshot: watch::Sender<Arc<ChainSnapshot>>,
     templates: StdMutex<TemplateBook>,
     reorgs: StdMutex<VecDeque<ReorgRecord>>,
-    peers: watch::Sender<Vec<PeerInfo>>,
-    banned: watch::Sender<Vec<BannedPeer>>,
-    local_peer: watch::Sender<(String, Vec<String>)>,
-    network: StdMutex<Option<Arc<dyn PeerControl>>>,
     announcements: broadcast::Sender<Announcement>,
 }
 
@@ -187,10 +205,6 @@ impl Node {
             snapshot,
             templates: StdMutex::new(TemplateBook::default()),
             reorgs: StdMutex::new(VecDeque::new()),
-            peers: watch::Sender::new(Vec::new()),
-            banned: watch::Sender::new(Vec::new()),
-            local_peer: watch::Sender::new((String::new(), Vec::new())),
-            network: StdMutex::new(None),
             announcements: broadcast::channel(EVENT_BUFFER).0,
         })
     }
@@ -285,7 +299,6 @@ impl Node {
         };
         let mut slot = self.ledger.lock().await;
         self.publish(&ledger, catch_up.into_iter().collect());
-        self.refresh_snapshot(&ledger);
         let _ = ledger.take_updates();
         *slot = LedgerSlot::Ready(ledger);
         self.set_storage(StorageStatus::Up);
@@ -312,30 +325,15 @@ impl Node {
         self.announcements.subscribe()
     }
 
-    /// The chain as peers need to know it.
-    pub async fn chain_status(&self) -> ChainStatus {
-        let Ok(ledger) = self.ledger().await else {
-            // The committed tip, and no claim of a better header chain.
-            let snapshot = self.snapshot();
-            return ChainStatus {
-                genesis: self.info.network.params().genesis_hash(),
-                tip: snapshot.tip.hash,
-                height: snapshot.tip.height,
-                chain_work: snapshot.chain_work,
-                best_header_work: snapshot.chain_work,
-            };
-        };
-        let chain = ledger.chain();
-        let tip = chain.tip();
+    /// The chain as peers need to know it: the committed tip, and the best header known.
+    pub fn chain_status(&self) -> ChainStatus {
+        let snapshot = self.snapshot();
         ChainStatus {
-            genesis: chain.params().genesis_hash(),
-            tip: tip.hash,
-            height: tip.height,
-            chain_work: chain
-                .index()
-                .get(&tip.hash)
-                .map_or(Work::ZERO, |e| e.chain_work),
-            best_header_work: chain.best_header_work(),
+            genesis: self.info.network.params().genesis_hash(),
+            tip: snapshot.tip.hash,
+            height: snapshot.tip.height,
+            chain_work: snapshot.chain_work,
+            best_header_work: snapshot.best_header_work,
         }
     }
 
@@ -349,34 +347,38 @@ impl Node {
         let result = ledger.chain_mut().submit_headers(headers, unix_now()).await;
         if let Some(error) = storage_failure(&result) {
             self.lose_ledger(&mut slot, error.to_string()).await;
+        } else {
+            // What it indexed, it committed before returning (a refused header may follow
+            // some indexed ones).
+            self.refresh_snapshot(ledger);
         }
         result
     }
 
     /// Bodies to fetch for the best header chain, oldest first (none while the database
-    /// is lost).
-    pub async fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
-        self.ledger()
-            .await
-            .map_or_else(|_| Vec::new(), |l| l.chain().wanted_bodies(limit))
+    /// is lost: sync waits for it).
+    pub fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
+        match self.storage_status() {
+            StorageStatus::Up => self.snapshot().view().wanted_bodies(limit),
+            StorageStatus::Down { .. } => Vec::new(),
+        }
     }
 
     /// A locator of the best header chain (empty while the database is lost).
-    pub async fn header_locator(&self) -> Vec<BlockHash> {
-        self.ledger()
-            .await
-            .map_or_else(|_| Vec::new(), |l| l.chain().header_locator())
+    pub fn header_locator(&self) -> Vec<BlockHash> {
+        match self.storage_status() {
+            StorageStatus::Up => self.snapshot().view().header_locator(),
+            StorageStatus::Down { .. } => Vec::new(),
+        }
     }
 
     /// Main-chain headers after `locator` (at most `limit`), for a peer.
-    pub async fn headers_after(
+    pub fn headers_after(
         &self,
         locator: &[BlockHash],
         limit: usize,
     ) -> Vec<crate::primitives::BlockHeader> {
-        self.ledger()
-            .await
-            .map_or_else(|_| Vec::new(), |l| l.chain().headers_after(locator, limit))
+        self.snapshot().view().headers_after(locator, limit)
     }
 
     /// Stored bodies of `hashes`, in order, canonically encoded (the unknown ones are
@@ -430,11 +432,10 @@ impl Node {
         }
     }
 
-    /// Publishes tip changes: events, reorg log, snapshot, metrics, indexer.
+    /// Publishes what a committed write changed: events and the reorg log for tip changes,
+    /// then the snapshot (the index or the mempool may have changed without the tip), the
+    /// metrics and the indexer.
     fn publish(&self, ledger: &Ledger<SqlStore>, updates: Vec<ChainUpdate>) {
-        if updates.is_empty() {
-            return;
-        }
         for update in &updates {
             for event in update.events() {
                 self.events.push(NodeEvent::from(event));
@@ -458,7 +459,9 @@ impl Node {
             }
         }
         self.refresh_snapshot(ledger);
-        self.indexer.poke();
+        if !updates.is_empty() {
+            self.indexer.poke();
+        }
     }
 
     fn refresh_snapshot(&self, ledger: &Ledger<SqlStore>) {
@@ -471,8 +474,8 @@ impl Node {
 fn set_gauges(snapshot: &ChainSnapshot) {
     metrics::gauge!(telemetry::HEIGHT).set(f64::from(snapshot.tip.height.get()));
     metrics::gauge!(telemetry::TIP_TIME).set(f64::from(snapshot.tip_time));
-    metrics::gauge!(telemetry::MEMPOOL_TXS).set(snapshot.mempool_count as f64);
-    metrics::gauge!(telemetry::MEMPOOL_BYTES).set(snapshot.mempool_bytes as f64);
+    metrics::gauge!(telemetry::MEMPOOL_TXS).set(snapshot.mempool.len() as f64);
+    metrics::gauge!(telemetry::MEMPOOL_BYTES).set(snapshot.mempool.total_bytes() as f64);
 }
 
 fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
@@ -484,9 +487,11 @@ fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
         tip,
         bits: entry.header.bits,
         chain_work: entry.chain_work,
+        best_header_work: chain.best_header_work(),
         tip_time: entry.header.time,
         median_time_past: info.median_time_past,
-        mempool_count: ledger.mempool().len(),
-        mempool_bytes: ledger.mempool().total_bytes(),
+        index: chain.index().clone(),
+        active: chain.active().clone(),
+        mempool: ledger.mempool().snapshot(),
     }
 }

@@ -13,7 +13,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, page_size, parse_address};
 use super::views::{Coins, SignedCoins};
 use crate::consensus::Coin;
+use crate::mempool::MempoolSnapshot;
 use crate::primitives::{Address, Amount, Height, OutPoint};
+use crate::storage::ChainStore;
 
 /// Most UTXOs one request returns.
 const MAX_UTXOS: u32 = 1_000;
@@ -59,7 +61,7 @@ pub(super) async fn balance(
     let immature = store
         .immature_balance(&address, immature_above(tip, maturity))
         .await?;
-    let pending = pending_change(&state, &address).await?;
+    let pending = pending_change(&state, &state.node.snapshot().mempool, &address).await?;
     Ok(Json(BalanceView {
         address: address.to_string(),
         balance: Coins(row.balance),
@@ -75,29 +77,33 @@ pub(super) async fn balance(
     }))
 }
 
-/// What the mempool would add to (or take from) `address`, in signed base units.
-async fn pending_change(state: &AppState, address: &Address) -> ApiResult<i64> {
-    let ledger = state.node.ledger().await?;
-    let pool = ledger.mempool();
+/// What the mempool would add to (or take from) `address`, in signed base units. The coins
+/// mempool transactions spend from the chain are read from the store after the snapshot was
+/// taken: a block committed in between may have spent some (then they count as not sent),
+/// which the next request sees right.
+async fn pending_change(
+    state: &AppState,
+    pool: &MempoolSnapshot,
+    address: &Address,
+) -> ApiResult<i64> {
     if pool.is_empty() {
         return Ok(0);
     }
     let mut outputs: HashMap<OutPoint, (Address, Amount)> = HashMap::new();
     let mut spends = Vec::new();
-    for entry in pool.entries_parent_first() {
-        let tx = entry.tx();
-        let txid = entry.txid();
-        for (output, vout) in tx.outputs.iter().zip(0u32..) {
-            outputs.insert(OutPoint::new(txid, vout), (output.address(), output.value));
+    for pooled in pool.iter() {
+        for (output, vout) in pooled.tx.outputs.iter().zip(0u32..) {
+            let outpoint = OutPoint::new(pooled.txid, vout);
+            outputs.insert(outpoint, (output.address(), output.value));
         }
-        spends.extend(tx.inputs.iter().map(|i| i.previous_output));
+        spends.extend(pooled.tx.inputs.iter().map(|i| i.previous_output));
     }
     let from_chain: Vec<OutPoint> = spends
         .iter()
         .filter(|o| !outputs.contains_key(o))
         .copied()
         .collect();
-    let chain_coins = ledger.chain().coins(&from_chain).await?;
+    let chain_coins = state.node.store().coins(&from_chain).await?;
     let units = |amount: Amount| i64::try_from(amount.units()).unwrap_or(i64::MAX);
     let received: i64 = outputs
         .values()
@@ -260,17 +266,12 @@ pub(super) async fn transactions(
         .store()
         .address_history(&address, cursor, u64::from(limit))
         .await?;
-    let (tip, hashes): (Height, Vec<_>) = {
-        let ledger = state.node.ledger().await?;
-        let chain = ledger.chain();
-        (
-            chain.tip().height,
-            entries
-                .iter()
-                .map(|e| chain.active().hash_at(e.height))
-                .collect(),
-        )
-    };
+    let snapshot = state.node.snapshot();
+    let tip = snapshot.tip.height;
+    let hashes: Vec<_> = entries
+        .iter()
+        .map(|e| snapshot.active.hash_at(e.height))
+        .collect();
     let signed = |a: Amount| i64::try_from(a.units()).unwrap_or(i64::MAX);
     let next = (entries.len() == limit as usize)
         .then(|| {

@@ -25,19 +25,18 @@ const MAX_TREE_HEIGHTS: u32 = 200;
 /// Summaries of `hashes` (all indexed), in order.
 async fn summaries(state: &AppState, hashes: &[BlockHash]) -> ApiResult<Vec<BlockSummary>> {
     let node = &state.node;
+    let snapshot = node.snapshot();
     let facts = node.store().body_facts(hashes).await?;
-    let ledger = node.ledger().await?;
-    let chain = ledger.chain();
-    let tip = chain.tip().height;
-    let params = chain.params();
+    let tip = snapshot.tip.height;
+    let params = node.info().network.params();
     Ok(hashes
         .iter()
-        .filter_map(|hash| chain.index().get(hash))
+        .filter_map(|hash| snapshot.index.get(hash))
         .map(|entry| {
             BlockSummary::new(
                 entry,
                 facts.get(&entry.hash),
-                chain.active().contains(entry),
+                snapshot.active.contains(entry),
                 tip,
                 params,
             )
@@ -50,8 +49,7 @@ async fn main_hashes(
     state: &AppState,
     heights: impl Iterator<Item = u32>,
 ) -> ApiResult<Vec<BlockHash>> {
-    let ledger = state.node.ledger().await?;
-    let active = ledger.chain().active();
+    let active = &state.node.snapshot().active;
     Ok(heights
         .map_while(|h| active.hash_at(Height::new(h)))
         .collect())
@@ -162,7 +160,7 @@ pub(super) async fn block_at_height(
     Path(height): Path<String>,
 ) -> ApiResult<String> {
     let height = parse_height(&height)?;
-    let hash = state.node.ledger().await?.chain().active().hash_at(height);
+    let hash = state.node.snapshot().active.hash_at(height);
     hash.map(|h| h.to_string())
         .ok_or_else(|| ApiError::NotFound(format!("block at height {height}")))
 }
@@ -176,14 +174,7 @@ pub(super) struct BlockView {
 
 /// The body of an indexed block.
 async fn body(state: &AppState, hash: &BlockHash) -> ApiResult<(IndexEntry, Block)> {
-    let entry = state
-        .node
-        .ledger()
-        .await?
-        .chain()
-        .index()
-        .get(hash)
-        .copied();
+    let entry = state.node.snapshot().index.get(hash).copied();
     let entry = entry.ok_or_else(|| ApiError::NotFound(format!("block {hash}")))?;
     let block = state.node.store().block(hash).await?;
     let block = block.ok_or_else(|| ApiError::NotFound(format!("the body of block {hash}")))?;
@@ -213,13 +204,8 @@ pub(super) async fn block_txs(
 ) -> ApiResult<Json<Vec<TxView>>> {
     let hash = parse_block_hash(&hash)?;
     let (entry, block) = body(&state, &hash).await?;
-    let (on_main, tip) = {
-        let ledger = state.node.ledger().await?;
-        (
-            ledger.chain().active().contains(&entry),
-            ledger.chain().tip().height,
-        )
-    };
+    let snapshot = state.node.snapshot();
+    let (on_main, tip) = (snapshot.active.contains(&entry), snapshot.tip.height);
     let spent = spent_outputs(&state, &hash, &block).await?;
     let status = block_status(&entry, on_main, tip);
     Ok(Json(
@@ -315,16 +301,13 @@ pub(super) async fn blocks_tree(
             format!("from ≤ to, at most {MAX_TREE_HEIGHTS} heights"),
         ));
     }
-    let mut entries: Vec<(IndexEntry, bool)> = {
-        let ledger = state.node.ledger().await?;
-        let chain = ledger.chain();
-        chain
-            .index()
-            .entries()
-            .filter(|e| (from..=to).contains(&e.height.get()))
-            .map(|e| (*e, chain.active().contains(e)))
-            .collect()
-    };
+    let snapshot = state.node.snapshot();
+    let mut entries: Vec<(IndexEntry, bool)> = snapshot
+        .index
+        .entries()
+        .filter(|e| (from..=to).contains(&e.height.get()))
+        .map(|e| (*e, snapshot.active.contains(e)))
+        .collect();
     entries.sort_by_key(|(e, main)| (e.height, !main, e.sequence));
     let hashes: Vec<BlockHash> = entries.iter().map(|(e, _)| e.hash).collect();
     let facts = state.node.store().body_facts(&hashes).await?;
@@ -365,23 +348,22 @@ pub(super) struct ChainTipView {
 pub(super) async fn chain_tips(
     State(state): State<AppState>,
 ) -> ApiResult<Json<Vec<ChainTipView>>> {
-    let ledger = state.node.ledger().await?;
-    let chain = ledger.chain();
-    let index = chain.index();
+    let snapshot = state.node.snapshot();
+    let (index, active) = (&snapshot.index, &snapshot.active);
     let parents: HashSet<BlockHash> = index.entries().map(|e| e.header.prev_blockhash).collect();
     let mut tips: Vec<ChainTipView> = index
         .entries()
         .filter(|e| !parents.contains(&e.hash))
         .map(|leaf| {
             let mut cursor = *leaf;
-            while !chain.active().contains(&cursor) {
+            while !active.contains(&cursor) {
                 match index.get(&cursor.header.prev_blockhash) {
                     Some(parent) => cursor = *parent,
                     None => break,
                 }
             }
             let status = match leaf.status {
-                _ if chain.active().contains(leaf) => "active",
+                _ if active.contains(leaf) => "active",
                 BlockStatus::Invalid => "invalid",
                 BlockStatus::HeaderOnly => "headers-only",
                 _ => "valid-fork",

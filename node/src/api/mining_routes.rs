@@ -188,10 +188,8 @@ pub(super) async fn submit_block(
         .await?;
     let height = state
         .node
-        .ledger()
-        .await?
-        .chain()
-        .index()
+        .snapshot()
+        .index
         .get(&hash)
         .map(|e| e.height.get());
     let result = |status, on_main_chain, missing: Option<String>| SubmitResult {

@@ -36,6 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::AdminAllow;
+use crate::network::NetworkHandle;
 use crate::node::Node;
 use error::ApiError;
 
@@ -46,6 +47,8 @@ pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub node: Arc<Node>,
+    /// The peer-to-peer network, when it runs (not in the API's benchmarks).
+    pub network: Option<NetworkHandle>,
     pub metrics: PrometheusHandle,
 }
 
@@ -81,7 +84,42 @@ struct ApiDoc;
 
 /// The whole router, and the OpenAPI description generated from its handlers.
 pub fn router(state: AppState, settings: &ApiSettings) -> Router {
-    let (documented, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (documented, openapi) = public_routes().split_for_parts();
+    let (admin, admin_openapi) = admin_routes().split_for_parts();
+    let admin_paths: Vec<String> = admin_openapi.paths.paths.keys().cloned().collect();
+    let mut openapi = openapi;
+    openapi.merge(admin_openapi);
+    let document = describe(&openapi, &admin_paths);
+    let admin = admin.layer(middleware::from_fn_with_state(
+        Arc::new(settings.admin_allow.clone()),
+        limits::admin_only,
+    ));
+    let mut app = documented
+        .merge(admin)
+        .route(SCRIPT_ROUTE, get(explorer::script))
+        .route(STYLE_ROUTE, get(explorer::style))
+        .route(
+            OPENAPI_ROUTE,
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    (*document).clone(),
+                )
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    if let Some(limiter) = limits::RateLimiter::new(settings.rate_limit) {
+        app = app.layer(middleware::from_fn_with_state(limiter, limits::rate_limit));
+    }
+    app.layer(middleware::from_fn(limits::record_metrics))
+}
+
+/// The routes anyone may call.
+fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(node_routes::status))
         .routes(routes!(node_routes::health))
         .routes(routes!(node_routes::stats))
@@ -115,57 +153,29 @@ pub fn router(state: AppState, settings: &ApiSettings) -> Router {
         .routes(routes!(mining_routes::submit_block))
         .routes(routes!(peer_routes::peers))
         .routes(routes!(peer_routes::getpeers))
-        .split_for_parts();
-    let (admin, admin_openapi) = OpenApiRouter::new()
+}
+
+/// The routes only the admin addresses may call.
+fn admin_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(peer_routes::addpeer))
         .routes(routes!(peer_routes::discover_peers))
         .routes(routes!(dev_routes::generate))
         .routes(routes!(dev_routes::invalidate_block))
         .routes(routes!(dev_routes::reconsider_block))
         .routes(routes!(dev_routes::test_transaction))
-        .split_for_parts();
-    let admin_paths: Vec<String> = admin_openapi.paths.paths.keys().cloned().collect();
-    let mut openapi = openapi;
-    openapi.merge(admin_openapi);
-    limits::register_routes(
-        openapi
-            .paths
-            .paths
-            .keys()
-            .map(String::as_str)
-            .chain(UNDOCUMENTED),
-    );
-    let document = serde_json::to_value(&openapi).expect("the description serializes");
-    let openapi = Arc::new(
-        serde_json::to_string_pretty(&contract::complete(document, &admin_paths))
-            .expect("the description serializes"),
-    );
+}
 
-    let admin = admin.layer(middleware::from_fn_with_state(
-        Arc::new(settings.admin_allow.clone()),
-        limits::admin_only,
-    ));
-    let mut app = documented
-        .merge(admin)
-        .route(SCRIPT_ROUTE, get(explorer::script))
-        .route(STYLE_ROUTE, get(explorer::style))
-        .route(
-            OPENAPI_ROUTE,
-            get(move || async move {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    (*openapi).clone(),
-                )
-            }),
-        )
-        .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed.into_response() })
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    if let Some(limiter) = limits::RateLimiter::new(settings.rate_limit) {
-        app = app.layer(middleware::from_fn_with_state(limiter, limits::rate_limit));
-    }
-    app.layer(middleware::from_fn(limits::record_metrics))
+/// Registers every route with the metrics and returns the finished description (see
+/// [`contract`]), as `/openapi.json` serves it.
+fn describe(openapi: &utoipa::openapi::OpenApi, admin_paths: &[String]) -> Arc<String> {
+    let routes = openapi.paths.paths.keys().map(String::as_str);
+    limits::register_routes(routes.chain(UNDOCUMENTED));
+    let document = serde_json::to_value(openapi).expect("the description serializes");
+    Arc::new(
+        serde_json::to_string_pretty(&contract::complete(document, admin_paths))
+            .expect("the description serializes"),
+    )
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

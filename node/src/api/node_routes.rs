@@ -10,7 +10,10 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiResult;
 use super::views::{Coins, difficulty};
+use crate::network::NetworkHandle;
+use crate::node::ChainSnapshot;
 use crate::outage::StorageStatus;
+use crate::primitives::Height;
 
 /// `GET /status`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -45,8 +48,11 @@ pub(super) struct StatusView {
 pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
     let node = &state.node;
     let snap = node.snapshot();
-    let peers = node.peers();
-    let (peer_id, listen_addrs) = node.local_peer();
+    let network = state
+        .network
+        .as_ref()
+        .map(NetworkHandle::view)
+        .unwrap_or_default();
     let info = node.info();
     Json(StatusView {
         node_id: info.node_id.clone(),
@@ -58,13 +64,13 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
         bits: snap.bits.to_string(),
         difficulty: difficulty(snap.bits, info.network.params()),
         chain_work: snap.chain_work.to_string(),
-        active_peers: peers.len(),
-        peers: peers.into_iter().map(|p| p.peer_id).collect(),
-        pending_transactions: snap.mempool_count,
-        mempool_bytes: snap.mempool_bytes,
+        active_peers: network.peers.len(),
+        peers: network.peers.into_iter().map(|p| p.peer_id).collect(),
+        pending_transactions: snap.mempool.len(),
+        mempool_bytes: snap.mempool.total_bytes(),
         uptime: node.uptime().as_secs(),
-        peer_id,
-        listen_addrs,
+        peer_id: network.peer_id,
+        listen_addrs: network.listen_addrs,
         utxo_commitment: snap.tip.utxo_commitment.to_string(),
         utxo_count: snap.tip.utxo_count,
         total_supply: Coins(snap.tip.total_amount),
@@ -156,34 +162,27 @@ const STATS_WINDOW: u32 = 10;
 /// Blocks the miner table looks back over.
 const MINER_WINDOW: usize = 100;
 
+/// The mean block interval (seconds) and hash rate (hashes a second) over the last
+/// [`STATS_WINDOW`] blocks; `None` at genesis.
+fn recent_pace(snap: &ChainSnapshot) -> (Option<f64>, Option<f64>) {
+    let tip = *snap.index.get(&snap.tip.hash).expect("the tip is indexed");
+    let back = Height::new(tip.height.get().saturating_sub(STATS_WINDOW));
+    let base = snap.active.hash_at(back).and_then(|h| snap.index.get(&h));
+    let Some(base) = base.filter(|b| b.height < tip.height) else {
+        return (None, None);
+    };
+    let span = f64::from(tip.header.time.saturating_sub(base.header.time)).max(1.0);
+    let blocks = f64::from(tip.height.get() - base.height.get());
+    let work = tip.chain_work.to_f64_lossy() - base.chain_work.to_f64_lossy();
+    (Some(span / blocks), Some(work / span))
+}
+
 #[utoipa::path(get, path = "/stats", tag = "node", responses((status = 200, body = StatsView)))]
 pub(super) async fn stats(State(state): State<AppState>) -> ApiResult<Json<StatsView>> {
     let node = &state.node;
     let snap = node.snapshot();
-    let (interval, hashrate, recent) = {
-        let ledger = node.ledger().await?;
-        let chain = ledger.chain();
-        let tip = chain
-            .index()
-            .get(&snap.tip.hash)
-            .copied()
-            .expect("the tip is indexed");
-        let back = tip.height.get().saturating_sub(STATS_WINDOW);
-        let base = chain
-            .active()
-            .hash_at(crate::primitives::Height::new(back))
-            .and_then(|h| chain.index().get(&h).copied());
-        let mut figures = (None, None);
-        if let Some(base) = base.filter(|b| b.height < tip.height) {
-            let span = f64::from(tip.header.time.saturating_sub(base.header.time)).max(1.0);
-            let blocks = f64::from(tip.height.get() - base.height.get());
-            let work = tip.chain_work.to_f64_lossy() - base.chain_work.to_f64_lossy();
-            figures = (Some(span / blocks), Some(work / span));
-        }
-        let hashes = chain.active().hashes();
-        let recent: Vec<_> = hashes.iter().rev().take(MINER_WINDOW).copied().collect();
-        (figures.0, figures.1, recent)
-    };
+    let (interval, hashrate) = recent_pace(&snap);
+    let recent: Vec<_> = snap.active.latest(MINER_WINDOW).collect();
     let facts = node.store().body_facts(&recent).await?;
     let mut counts: Vec<MinerCount> = Vec::new();
     for miner in facts.values().filter_map(|f| f.miner_address) {
@@ -207,8 +206,8 @@ pub(super) async fn stats(State(state): State<AppState>) -> ApiResult<Json<Stats
         total_supply_units: snap.tip.total_amount.units(),
         utxo_count: snap.tip.utxo_count,
         mempool: MempoolStats {
-            count: snap.mempool_count,
-            bytes: snap.mempool_bytes,
+            count: snap.mempool.len(),
+            bytes: snap.mempool.total_bytes(),
         },
         average_block_interval: interval,
         estimated_hashrate: hashrate,

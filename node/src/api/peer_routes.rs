@@ -9,7 +9,16 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
-use crate::node::PeerTarget;
+use crate::network::{NetworkHandle, NetworkView, PeerTarget};
+
+/// The network's view, or an empty one when no network runs.
+fn view(state: &AppState) -> NetworkView {
+    state
+        .network
+        .as_ref()
+        .map(NetworkHandle::view)
+        .unwrap_or_default()
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct PeerView {
@@ -40,9 +49,9 @@ pub(super) struct BannedView {
 
 #[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList)))]
 pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
-    let peers: Vec<PeerView> = state
-        .node
-        .peers()
+    let view = view(&state);
+    let peers: Vec<PeerView> = view
+        .peers
         .into_iter()
         .map(|p| PeerView {
             peer_id: p.peer_id,
@@ -56,9 +65,8 @@ pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
             ping_ms: p.ping_ms,
         })
         .collect();
-    let banned = state
-        .node
-        .banned()
+    let banned = view
+        .banned
         .into_iter()
         .map(|b| BannedView {
             peer_id: b.peer_id,
@@ -89,10 +97,13 @@ pub(super) struct GetPeers {
 
 #[utoipa::path(get, path = "/getpeers", tag = "peers", responses((status = 200, body = GetPeers)))]
 pub(super) async fn getpeers(State(state): State<AppState>) -> Json<GetPeers> {
-    let (peer_id, listen_addrs) = state.node.local_peer();
-    let peers = state
-        .node
-        .peers()
+    let NetworkView {
+        peer_id,
+        listen_addrs,
+        peers,
+        ..
+    } = view(&state);
+    let peers = peers
         .into_iter()
         .map(|p| SharedPeer {
             peer_id: p.peer_id,
@@ -161,7 +172,7 @@ pub(super) async fn addpeer(
     ApiJson(request): ApiJson<AddPeer>,
 ) -> ApiResult<Json<Done>> {
     let target = target(request)?;
-    let network = state.node.network().ok_or(ApiError::NetworkUnavailable)?;
+    let network = state.network.as_ref().ok_or(ApiError::NetworkUnavailable)?;
     network
         .add_peer(target)
         .await
@@ -177,9 +188,10 @@ pub(super) struct Discovered {
 
 #[utoipa::path(post, path = "/discover_peers", tag = "peers", responses((status = 200, body = Discovered), (status = 403)))]
 pub(super) async fn discover_peers(State(state): State<AppState>) -> ApiResult<Json<Discovered>> {
-    let network = state.node.network().ok_or(ApiError::NetworkUnavailable)?;
+    let network = state.network.as_ref().ok_or(ApiError::NetworkUnavailable)?;
+    let discovered = network.discover().await;
     Ok(Json(Discovered {
         status: "ok",
-        discovered: network.discover().await,
+        discovered: discovered.iter().map(ToString::to_string).collect(),
     }))
 }

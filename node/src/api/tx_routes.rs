@@ -21,37 +21,27 @@ use crate::storage::ChainStore;
 
 /// A transaction from the mempool, or confirmed on the main chain.
 async fn find(state: &AppState, txid: &Txid) -> ApiResult<TxView> {
-    let pending = state
-        .node
-        .ledger()
-        .await?
-        .mempool()
-        .get(txid)
-        .map(|e| e.tx().clone());
-    if let Some(tx) = pending {
-        let outpoints: Vec<OutPoint> = tx.inputs.iter().map(|i| i.previous_output).collect();
-        let coins = state.node.ledger().await?.chain().coins(&outpoints).await?;
+    let snapshot = state.node.snapshot();
+    if let Some(pooled) = snapshot.mempool.get(txid) {
+        let outpoints: Vec<OutPoint> = pooled.tx.inputs.iter().map(|i| i.previous_output).collect();
+        let coins = state.node.store().coins(&outpoints).await?;
         let known: Vec<_> = outpoints
             .iter()
             .map(|o| coins.get(o).map(|c| (c.output.address(), c.output.value)))
             .collect();
-        return Ok(TxView::new(&tx, &known, TxStatus::default()));
+        return Ok(TxView::new(&pooled.tx, &known, TxStatus::default()));
     }
+    let not_found = || ApiError::NotFound(format!("transaction {txid}"));
     let location = state.node.store().tx_location(txid).await?;
-    let location = location.ok_or_else(|| ApiError::NotFound(format!("transaction {txid}")))?;
+    let location = location.ok_or_else(not_found)?;
     let block = state.node.store().block(&location.block_hash).await?;
-    let block = block.ok_or_else(|| ApiError::NotFound(format!("transaction {txid}")))?;
+    let block = block.ok_or_else(not_found)?;
     let tx = usize::try_from(location.position)
         .ok()
         .and_then(|p| block.transactions.get(p));
-    let tx = tx.ok_or_else(|| ApiError::NotFound(format!("transaction {txid}")))?;
-    let (entry, on_main, tip) = {
-        let ledger = state.node.ledger().await?;
-        let chain = ledger.chain();
-        let entry = chain.index().get(&location.block_hash).copied();
-        let entry = entry.ok_or_else(|| ApiError::NotFound(format!("transaction {txid}")))?;
-        (entry, chain.active().contains(&entry), chain.tip().height)
-    };
+    let tx = tx.ok_or_else(not_found)?;
+    let (entry, on_main) = snapshot.entry(&location.block_hash).ok_or_else(not_found)?;
+    let tip = snapshot.tip.height;
     let spent = spent_outputs(state, &location.block_hash, &block).await?;
     let known: Vec<_> = tx
         .inputs
@@ -143,19 +133,18 @@ const POOL_LISTED: usize = 1_000;
 
 #[utoipa::path(get, path = "/transaction_pool", tag = "transactions", responses((status = 200, body = PoolView)))]
 pub(super) async fn transaction_pool(State(state): State<AppState>) -> ApiResult<Json<PoolView>> {
-    let ledger = state.node.ledger().await?;
-    let pool = ledger.mempool();
+    let pool = &state.node.snapshot().mempool;
     let transactions = pool
-        .entries_by_fee_rate()
+        .by_fee_rate()
         .take(POOL_LISTED)
         .map(|e| PoolEntry {
-            txid: e.txid().to_string(),
-            fee: Coins(e.fee()),
-            fee_units: e.fee().units(),
-            fee_rate: e.fee().units() as f64 / e.size().max(1) as f64,
-            size: e.size(),
-            time_added: e.time_added(),
-            transaction: TxView::new(e.tx(), &[], TxStatus::default()),
+            txid: e.txid.to_string(),
+            fee: Coins(e.fee),
+            fee_units: e.fee.units(),
+            fee_rate: e.fee.units() as f64 / e.size.max(1) as f64,
+            size: e.size,
+            time_added: e.time_added,
+            transaction: TxView::new(&e.tx, &[], TxStatus::default()),
         })
         .collect();
     Ok(Json(PoolView {
@@ -176,10 +165,8 @@ pub(super) struct MempoolSummary {
 
 #[utoipa::path(get, path = "/mempool", tag = "transactions", responses((status = 200, body = MempoolSummary)))]
 pub(super) async fn mempool(State(state): State<AppState>) -> ApiResult<Json<MempoolSummary>> {
-    let ledger = state.node.ledger().await?;
-    let pool = ledger.mempool();
-    let total =
-        Amount::checked_sum(pool.entries_by_fee_rate().map(|e| e.fee())).unwrap_or(Amount::MAX);
+    let pool = &state.node.snapshot().mempool;
+    let total = Amount::checked_sum(pool.iter().map(|e| e.fee)).unwrap_or(Amount::MAX);
     Ok(Json(MempoolSummary {
         count: pool.len(),
         bytes: pool.total_bytes(),

@@ -10,10 +10,14 @@
 //! so [`BlockIndex::ancestor`] — and with it the ASERT anchor and the locator — costs
 //! O(log n) hops instead of a walk to genesis.
 //!
-//! The index never touches storage; the caller persists what changes.
+//! The index never touches storage; the caller persists what changes. Its collections are
+//! persistent (`imbl`): a clone costs O(1) and shares everything with the original, so the
+//! node hands readers a copy of the committed index after every change instead of a lock.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
+
+use imbl::{HashMap, HashSet as SharedSet, OrdSet};
 
 use crate::consensus::{HeaderContext, Params, median_time_past, next_bits};
 use crate::primitives::{BlockHash, BlockHeader, Height, Work};
@@ -80,8 +84,8 @@ pub struct BlockIndex {
     entries: HashMap<BlockHash, IndexEntry>,
     children: HashMap<BlockHash, Vec<BlockHash>>,
     /// Blocks whose body and all ancestors' bodies are stored (genesis included).
-    complete: HashSet<BlockHash>,
-    candidates: BTreeSet<CandidateKey>,
+    complete: SharedSet<BlockHash>,
+    candidates: OrdSet<CandidateKey>,
     /// The not-invalid header with the most work, body or not: where sync is heading.
     best_header: Option<(Work, BlockHash)>,
     /// Each non-genesis entry's skip pointer: its ancestor at [`skip_height`].
@@ -201,7 +205,7 @@ impl BlockIndex {
         let mut stack = vec![hash];
         while let Some(h) = stack.pop() {
             let entry = self.entries[&h];
-            if !entry.status.has_data() || !self.complete.insert(h) {
+            if !entry.status.has_data() || self.complete.insert(h).is_some() {
                 continue;
             }
             self.candidates
@@ -318,7 +322,7 @@ impl BlockIndex {
     /// The best tip: the complete, not-invalid block with the most work, first seen on a tie.
     pub fn best_tip(&self) -> Option<BlockHash> {
         // Sequences are unique per stored body, so the hash never decides the order.
-        self.candidates.last().map(|(_, _, hash)| *hash)
+        self.candidates.get_max().map(|(_, _, hash)| *hash)
     }
 
     /// The ancestor of `hash` at `height` (or `hash` itself), in O(log n) hops: a skip
@@ -403,70 +407,6 @@ impl BlockIndex {
             ),
             expected_bits: next_bits(params, height, entry.header.time, anchor_time),
         })
-    }
-}
-
-/// The blocks of the main chain, by height.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActiveChain {
-    hashes: Vec<BlockHash>,
-}
-
-impl ActiveChain {
-    /// A chain from genesis to tip, in height order.
-    pub fn from_hashes(hashes: Vec<BlockHash>) -> Self {
-        Self { hashes }
-    }
-
-    pub fn tip(&self) -> Option<BlockHash> {
-        self.hashes.last().copied()
-    }
-
-    /// The height of the tip (genesis: 0).
-    ///
-    /// # Panics
-    /// On an empty chain: a node always has genesis.
-    pub fn height(&self) -> Height {
-        Height::new(u32::try_from(self.hashes.len() - 1).expect("fewer than 2^32 blocks"))
-    }
-
-    pub fn hash_at(&self, height: Height) -> Option<BlockHash> {
-        self.hashes.get(height.get() as usize).copied()
-    }
-
-    pub fn contains(&self, entry: &IndexEntry) -> bool {
-        self.hash_at(entry.height) == Some(entry.hash)
-    }
-
-    pub fn hashes(&self) -> &[BlockHash] {
-        &self.hashes
-    }
-
-    pub fn push(&mut self, hash: BlockHash) {
-        self.hashes.push(hash);
-    }
-
-    pub fn pop(&mut self) -> Option<BlockHash> {
-        self.hashes.pop()
-    }
-
-    /// Block hashes to tell a peer where we are: the last 10, then exponentially sparser,
-    /// ending with genesis (Bitcoin's block locator).
-    pub fn locator(&self) -> Vec<BlockHash> {
-        let mut locator = Vec::new();
-        let mut height = self.hashes.len().saturating_sub(1);
-        let mut step = 1;
-        loop {
-            locator.push(self.hashes[height]);
-            if height == 0 {
-                break;
-            }
-            if locator.len() >= 10 {
-                step *= 2;
-            }
-            height = height.saturating_sub(step);
-        }
-        locator
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`orphans`]: a bounded pool of blocks whose parent has not arrived.
 //! - [`events`]: what the chain tells the mempool, the API and metrics.
 
+pub mod active;
 pub mod changes;
 pub mod commitment;
 pub mod diff;
@@ -21,11 +22,14 @@ pub mod explorer;
 pub mod index;
 pub mod orphans;
 pub mod reorg;
+pub mod view;
 
+pub use active::ActiveChain;
 pub use changes::{BlockChanges, UndoData};
 pub use commitment::UtxoCommitment;
 pub use diff::{ChainDiff, Lookup};
 pub use events::{ChainEvent, ChainUpdate};
-pub use index::{ActiveChain, BlockIndex, BlockStatus, IndexEntry};
+pub use index::{BlockIndex, BlockStatus, IndexEntry};
 pub use orphans::OrphanPool;
 pub use reorg::{ReorgPlan, plan_reorg};
+pub use view::ChainView;

@@ -14,7 +14,8 @@
 
 use crate::primitives::{BlockHash, Height};
 
-use super::index::{ActiveChain, BlockIndex};
+use super::active::ActiveChain;
+use super::index::BlockIndex;
 
 /// The steps from the active tip to a new tip.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -10,17 +10,20 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::chain::{BlockChanges, ChainDiff, ChainUpdate, ReorgPlan};
+use crate::chain::{BlockChanges, ChainDiff, ChainUpdate, IndexEntry, ReorgPlan};
 use crate::consensus::{
     BlockError, CheckedBlock, Params, SignaturesChecked, check_block_contextually,
 };
 use crate::primitives::{Block, BlockHash, Height, OutPoint};
-use crate::storage::ChainStore;
+use crate::storage::{ChainStore, ChainTip, StoreError};
 
 use super::accept::{Arrival, SignatureTask};
 use super::tip::TipTotals;
 use super::writer::WriteJob;
 use super::{ChainError, ChainState, InFlight, coins_through};
+
+/// How the writer reports a job: committed (`true`), rolled back, or the database's error.
+type JobDone = oneshot::Receiver<Result<bool, StoreError>>;
 
 /// The first block of a plan that failed validation, and why.
 pub(super) type PlanFailure = (BlockHash, BlockError);
@@ -36,6 +39,54 @@ impl<S: ChainStore> ChainState<S> {
         arrival: &mut Option<Arrival>,
         now: u64,
     ) -> Result<Result<ChainUpdate, PlanFailure>, ChainError> {
+        let (mut diff, mut totals, mut update) = self.disconnect_branch(plan).await?;
+        let mut fresh = arrival.take_if(|a| plan.connect.contains(&a.entry.hash));
+        let blocks = self
+            .load_bodies(&plan.connect, fresh.as_ref().map(|a| &a.block))
+            .await?;
+        let started = fresh.as_mut().and_then(|a| {
+            let position = plan.connect.iter().position(|h| *h == a.entry.hash)?;
+            Some((position, a.signatures.take()?))
+        });
+        let signatures = tokio::spawn(verify_in_order(blocks.clone(), started, self.params));
+        let (checked, context_failure) = self
+            .check_in_context(blocks, &mut diff, &mut totals, now)
+            .await?;
+        if let Some((position, error)) = context_failure {
+            signatures.abort();
+            *arrival = fresh;
+            return Ok(Err((plan.connect[position], error)));
+        }
+        let new_tip = *plan.connect.last().unwrap_or(&plan.fork_point);
+        let height = self.index.get(&new_tip).expect("indexed").height;
+        let tip = totals.into_tip(self.params.network, new_tip, height);
+        let new_block = fresh.as_ref().map(|a| (a.entry, a.block.clone()));
+        let diff = Arc::new(diff);
+        let (verdict, done) = self.queue_write(new_block, Arc::clone(&diff), tip).await?;
+
+        let signatures = signatures
+            .await
+            .expect("signature verification does not panic");
+        let proofs = match signatures {
+            Ok(proofs) => proofs,
+            Err((position, error)) => {
+                let _ = verdict.send(false);
+                let _ = done.await; // the rollback is done before anything else writes
+                *arrival = fresh;
+                return Ok(Err((plan.connect[position], error)));
+            }
+        };
+        let _ = verdict.send(true);
+        self.track(InFlight { diff, done }).await?;
+        self.move_tip(plan, checked, proofs, tip, &mut update);
+        Ok(Ok(update))
+    }
+
+    /// The diff, totals and update of `plan` after undoing its old branch.
+    async fn disconnect_branch(
+        &mut self,
+        plan: &ReorgPlan,
+    ) -> Result<(ChainDiff, TipTotals, ChainUpdate), ChainError> {
         if !plan.disconnect.is_empty() {
             tracing::info!(
                 depth = plan.disconnect.len(),
@@ -60,35 +111,22 @@ impl<S: ChainStore> ChainState<S> {
             diff.disconnect(&changes);
             update.disconnected.push((height, Arc::new(block)));
         }
+        Ok((diff, totals, update))
+    }
 
-        let mut fresh = arrival.take_if(|a| plan.connect.contains(&a.entry.hash));
-        let blocks = self
-            .load_bodies(&plan.connect, fresh.as_ref().map(|a| &a.block))
-            .await?;
-        let started = fresh.as_mut().and_then(|a| {
-            let position = plan.connect.iter().position(|h| *h == a.entry.hash)?;
-            Some((position, a.signatures.take()?))
-        });
-        let signatures = tokio::spawn(verify_in_order(blocks.clone(), started, self.params));
-        let (checked, context_failure) = self
-            .check_in_context(blocks, &mut diff, &mut totals, now)
-            .await?;
-        if let Some((position, error)) = context_failure {
-            signatures.abort();
-            *arrival = fresh;
-            return Ok(Err((plan.connect[position], error)));
-        }
-        let new_block = fresh.as_ref().map(|a| (a.entry, a.block.clone()));
-
-        let new_tip = *plan.connect.last().unwrap_or(&plan.fork_point);
-        let height = self.index.get(&new_tip).expect("indexed").height;
-        let tip = totals.into_tip(self.params.network, new_tip, height);
-        let diff = Arc::new(diff);
+    /// Hands the writer its job: it writes at once and commits on a `true` verdict. Returns
+    /// the verdict's sender and the job's outcome.
+    async fn queue_write(
+        &mut self,
+        new_block: Option<(IndexEntry, Block)>,
+        diff: Arc<ChainDiff>,
+        tip: ChainTip,
+    ) -> Result<(oneshot::Sender<bool>, JobDone), ChainError> {
         let (verdict, verdict_rx) = oneshot::channel();
         let (done_tx, done) = oneshot::channel();
         let job = WriteJob {
             new_block,
-            diff: Arc::clone(&diff),
+            diff,
             tip,
             verdict: verdict_rx,
             done: done_tx,
@@ -100,22 +138,19 @@ impl<S: ChainStore> ChainState<S> {
                 "the database writer stopped".into(),
             ));
         }
+        Ok((verdict, done))
+    }
 
-        let signatures = signatures
-            .await
-            .expect("signature verification does not panic");
-        let proofs = match signatures {
-            Ok(proofs) => proofs,
-            Err((position, error)) => {
-                let _ = verdict.send(false);
-                let _ = done.await; // the rollback is done before anything else writes
-                *arrival = fresh;
-                return Ok(Err((plan.connect[position], error)));
-            }
-        };
-        let _ = verdict.send(true);
-        self.track(InFlight { diff, done }).await?;
-
+    /// The in-memory side of a plan whose commit is ordered: the active chain, the index's
+    /// statuses and the tip move to the new branch, and `update` lists what it connected.
+    fn move_tip(
+        &mut self,
+        plan: &ReorgPlan,
+        checked: Vec<CheckedBlock>,
+        proofs: Vec<SignaturesChecked>,
+        tip: ChainTip,
+        update: &mut ChainUpdate,
+    ) {
         for _ in &plan.disconnect {
             self.active.pop();
         }
@@ -128,8 +163,7 @@ impl<S: ChainStore> ChainState<S> {
                 .push((validated.height(), Arc::new(validated.into_block())));
         }
         self.tip = tip;
-        update.new_tip = new_tip;
-        Ok(Ok(update))
+        update.new_tip = tip.hash;
     }
 
     /// Reads an active block and its undo data; returns the changes that disconnect it.

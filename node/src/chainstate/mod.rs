@@ -73,10 +73,11 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::chain::{
-    ActiveChain, BlockIndex, BlockStatus, ChainDiff, ChainUpdate, Lookup, OrphanPool, plan_reorg,
+    ActiveChain, BlockIndex, BlockStatus, ChainDiff, ChainUpdate, ChainView, Lookup, OrphanPool,
+    plan_reorg,
 };
 use crate::consensus::{BlockError, Coin, Params};
-use crate::primitives::{BlockHash, BlockHeader, OutPoint, Work};
+use crate::primitives::{BlockHash, OutPoint, Work};
 use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
 
 use accept::Arrival;
@@ -249,16 +250,27 @@ impl<S: ChainStore> ChainState<S> {
         coins_through(&self.store, &self.in_flight, &ChainDiff::new(), outpoints).await
     }
 
-    /// A locator of the best known header's chain, to ask a peer for what follows it.
-    pub fn header_locator(&self) -> Vec<BlockHash> {
-        let best = self.index.best_header().unwrap_or(self.tip.hash);
-        self.index.locator(&best)
+    /// The index and the active chain, for the reads they answer together.
+    pub fn view(&self) -> ChainView<'_> {
+        ChainView {
+            index: &self.index,
+            active: &self.active,
+        }
     }
 
     /// The work of the best known header's chain.
     pub fn best_header_work(&self) -> Work {
-        let best = self.index.best_header().unwrap_or(self.tip.hash);
-        self.index.get(&best).map_or(Work::ZERO, |e| e.chain_work)
+        self.view().best_header_work()
+    }
+
+    /// See [`ChainView::header_locator`].
+    pub fn header_locator(&self) -> Vec<BlockHash> {
+        self.view().header_locator()
+    }
+
+    /// See [`ChainView::wanted_bodies`].
+    pub fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
+        self.view().wanted_bodies(limit)
     }
 
     /// The work of the tip's chain.
@@ -266,45 +278,6 @@ impl<S: ChainStore> ChainState<S> {
         self.index
             .get(&self.tip.hash)
             .map_or(Work::ZERO, |e| e.chain_work)
-    }
-
-    /// Up to `limit` main-chain headers after the first `locator` hash on the main chain
-    /// (after genesis when none is): what a peer asking with that locator lacks.
-    pub fn headers_after(&self, locator: &[BlockHash], limit: usize) -> Vec<BlockHeader> {
-        let start = locator
-            .iter()
-            .filter_map(|h| self.index.get(h))
-            .find(|e| self.active.contains(e))
-            .map_or(0, |e| e.height.get() + 1);
-        (start..=self.tip.height.get())
-            .take(limit)
-            .filter_map(|h| self.active.hash_at(crate::primitives::Height::new(h)))
-            .filter_map(|h| self.index.get(&h).map(|e| e.header))
-            .collect()
-    }
-
-    /// Blocks whose bodies to fetch: on the branch of the best known header, the oldest
-    /// whose body is missing, at most `limit`.
-    pub fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
-        let Some(best) = self.index.best_header() else {
-            return Vec::new();
-        };
-        let mut missing = Vec::new();
-        let mut cursor = self.index.get(&best);
-        while let Some(entry) = cursor {
-            // Walk back to the main chain: bodies may arrive out of order, so a stored one
-            // does not mean its ancestors are.
-            if self.active.contains(entry) {
-                break;
-            }
-            if entry.status == BlockStatus::HeaderOnly {
-                missing.push(entry.hash);
-            }
-            cursor = self.index.get(&entry.header.prev_blockhash);
-        }
-        missing.reverse();
-        missing.truncate(limit);
-        missing
     }
 
     /// Moves the tip to the best valid chain, one plan at a time, marking any block that

@@ -132,7 +132,7 @@ impl Mempool {
         // Nothing can fail from here on: the pool changes only now.
         self.remove_set(&accepted.evicted);
         let entry = MempoolEntry {
-            tx,
+            tx: std::sync::Arc::new(tx),
             txid: accepted.txid,
             fee: accepted.fee,
             size: accepted.size,

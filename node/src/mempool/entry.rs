@@ -5,6 +5,7 @@
 //! (parents, children, descendant totals) consistent. Nothing here validates anything.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::primitives::{Amount, Transaction, Txid};
 
@@ -53,7 +54,7 @@ impl PackageStats {
 /// A transaction in the mempool, with its fee, size and place among the other entries.
 #[derive(Clone, Debug)]
 pub struct MempoolEntry {
-    pub(super) tx: Transaction,
+    pub(super) tx: Arc<Transaction>,
     pub(super) txid: Txid,
     pub(super) fee: Amount,
     pub(super) size: usize,
@@ -71,6 +72,11 @@ pub struct MempoolEntry {
 
 impl MempoolEntry {
     pub fn tx(&self) -> &Transaction {
+        &self.tx
+    }
+
+    /// The transaction, shared.
+    pub fn shared_tx(&self) -> &Arc<Transaction> {
         &self.tx
     }
 

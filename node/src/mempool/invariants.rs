@@ -14,6 +14,7 @@ use super::pool::Mempool;
 /// Panics with a message naming the first invariant `pool` breaks.
 pub(super) fn check(pool: &Mempool) {
     check_totals(pool);
+    check_snapshot(pool);
     for (txid, entry) in &pool.entries {
         assert_eq!(*txid, entry.txid, "entry keyed by another txid");
         assert_eq!(
@@ -26,6 +27,28 @@ pub(super) fn check(pool: &Mempool) {
         check_spenders(pool, entry);
         check_links(pool, entry);
         check_package_bounds(pool, entry);
+    }
+}
+
+/// The readers' snapshot holds exactly the entries, with their fees and sizes.
+fn check_snapshot(pool: &Mempool) {
+    let snapshot = &pool.snapshot;
+    assert_eq!(snapshot.len(), pool.entries.len(), "snapshot size");
+    assert_eq!(snapshot.total_bytes(), pool.total_bytes, "snapshot bytes");
+    assert_eq!(
+        snapshot.by_fee_rate().count(),
+        pool.entries.len(),
+        "snapshot order"
+    );
+    for (txid, entry) in &pool.entries {
+        let pooled = snapshot
+            .get(txid)
+            .unwrap_or_else(|| panic!("{txid} missing from the snapshot"));
+        assert_eq!(
+            (pooled.fee, pooled.size, pooled.time_added),
+            (entry.fee, entry.size, entry.time_added),
+            "{txid}: the snapshot disagrees"
+        );
     }
 }
 

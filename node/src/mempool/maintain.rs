@@ -89,7 +89,7 @@ impl Mempool {
         let from_pool = order
             .iter()
             .filter_map(|txid| entries.remove(txid))
-            .map(|entry| entry.tx);
+            .map(|entry| std::sync::Arc::unwrap_or_clone(entry.tx));
         let mut seen = HashSet::new();
         from_blocks
             .chain(from_pool)

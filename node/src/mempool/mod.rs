@@ -5,6 +5,7 @@
 //! - [`accept`]: validation (consensus against chain + mempool, then policy) and eviction.
 //! - [`maintain`]: connected blocks, reorgs and expiry.
 //! - [`template`]: ancestor-package selection and [`BlockTemplate`]s.
+//! - [`snapshot`]: the pool as readers see it, shared in O(1).
 //! - [`fee_rate`], [`entry`], [`error`], [`view`]: the types they share.
 //!
 //! Pure core: no clock (times are `now: u64` arguments, Unix seconds), no storage (the chain
@@ -19,6 +20,7 @@ mod invariants;
 pub mod maintain;
 pub mod pool;
 pub mod rejects;
+pub mod snapshot;
 pub mod template;
 pub mod view;
 
@@ -31,5 +33,6 @@ pub use error::MempoolError;
 pub use fee_rate::FeeRate;
 pub use maintain::{ReaddReport, Removed};
 pub use pool::{Mempool, MempoolConfig};
+pub use snapshot::{MempoolSnapshot, PooledTx};
 pub use template::{BlockTemplate, Selection, TipInfo, build_template, select_transactions};
 pub use view::PoolView;

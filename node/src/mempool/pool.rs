@@ -14,6 +14,7 @@ use crate::primitives::{OutPoint, Transaction, Txid};
 
 use super::entry::{MempoolEntry, PackageStats};
 use super::fee_rate::FeeRate;
+use super::snapshot::MempoolSnapshot;
 
 /// 32 MiB of transactions, a few dozen full blocks.
 pub const DEFAULT_MAX_BYTES: usize = 32 * 1024 * 1024;
@@ -70,6 +71,8 @@ pub struct Mempool {
     /// Transactions refused, so that a copy sent again costs no validation (Bitcoin Core's
     /// `m_recent_rejects`; see [`super::rejects`] for how long each refusal holds).
     pub(super) recent_rejects: super::rejects::Rejects,
+    /// The entries as readers see them, kept in step by `insert` and `unlink`.
+    pub(super) snapshot: MempoolSnapshot,
 }
 
 impl Mempool {
@@ -105,6 +108,11 @@ impl Mempool {
         self.total_bytes
     }
 
+    /// The transactions as readers see them now; O(1), shares everything with the pool.
+    pub fn snapshot(&self) -> MempoolSnapshot {
+        self.snapshot.clone()
+    }
+
     /// Every entry, highest own fee rate first (ties by txid).
     pub fn entries_by_fee_rate(&self) -> impl Iterator<Item = &MempoolEntry> {
         self.by_fee_rate
@@ -137,7 +145,7 @@ impl Mempool {
     /// `accept`ing them in this order, with `now` = the stored time, restores the pool.
     pub fn entries_for_persistence(&self) -> Vec<(Transaction, u64)> {
         self.entries_parent_first()
-            .map(|entry| (entry.tx.clone(), entry.time_added))
+            .map(|entry| (Transaction::clone(&entry.tx), entry.time_added))
             .collect()
     }
 
@@ -233,6 +241,7 @@ impl Mempool {
             .insert((entry.descendant_score(), txid));
         self.by_time.insert((entry.time_added, txid));
         self.total_bytes = self.total_bytes.saturating_add(entry.size);
+        self.snapshot.insert(&entry);
         self.entries.insert(txid, entry);
     }
 
@@ -280,6 +289,7 @@ impl Mempool {
             .remove(&(entry.descendant_score(), *txid));
         self.by_time.remove(&(entry.time_added, *txid));
         self.total_bytes = self.total_bytes.saturating_sub(entry.size);
+        self.snapshot.remove(txid);
     }
 
     fn recompute_descendants(&mut self, txid: &Txid) {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::error::{NetworkError, RestProblem};
 use super::handle::NetworkHandle;
-use crate::node::PeerTarget;
+use super::target::PeerTarget;
 use crate::tasks::Tasks;
 
 /// How long one `/getpeers` call may take.

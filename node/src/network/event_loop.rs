@@ -8,25 +8,28 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic};
-use libp2p::request_response::{self, OutboundRequestId};
-use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, ping};
+use libp2p::{Multiaddr, PeerId, Swarm, kad};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use super::SyncEvent;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::error::NetworkError;
-use super::gossip::{Judge, MAX_JUDGING, Topic};
+use super::gossip::{Judge, MAX_JUDGING};
 use super::handle::{Command, NetworkHandle};
-use super::peers::{Offence, PeerBook, is_dialable};
-use super::protocol::{self, Request, Response};
-use super::serve::{self, Quotas};
-use crate::node::{Announcement, BannedPeer, Node, PeerInfo, unix_now};
+use super::peers::{Offence, PeerBook};
+use super::protocol::{self, Response};
+use super::serve::Quotas;
+use super::view::{BannedPeer, PeerInfo, ViewPublisher};
+use crate::node::{Announcement, Node, unix_now};
 use crate::primitives::encode;
 use crate::storage::{KnownPeer, SqlStore};
 use crate::tasks::Tasks;
 use crate::telemetry;
+
+mod behaviour_events;
+mod commands;
 
 /// How often due redials and expired bans are looked at.
 const TICK: Duration = Duration::from_millis(500);
@@ -53,6 +56,13 @@ pub(super) async fn wait_for_listener(
     }
 }
 
+/// The loop's channels: commands in, sync events and the network's view out.
+pub(super) struct Links {
+    pub commands: mpsc::Receiver<Command>,
+    pub sync: mpsc::Sender<SyncEvent>,
+    pub view: ViewPublisher,
+}
+
 pub(super) struct EventLoop {
     swarm: Swarm<Behaviour>,
     node: Arc<Node>,
@@ -60,6 +70,7 @@ pub(super) struct EventLoop {
     handle: NetworkHandle,
     commands: mpsc::Receiver<Command>,
     sync: mpsc::Sender<SyncEvent>,
+    view: ViewPublisher,
     book: PeerBook,
     quotas: Quotas,
     judge: Judge,
@@ -82,10 +93,14 @@ impl EventLoop {
         node: Arc<Node>,
         store: SqlStore,
         handle: NetworkHandle,
-        commands: mpsc::Receiver<Command>,
-        sync: mpsc::Sender<SyncEvent>,
+        links: Links,
         tasks: Tasks,
     ) -> Self {
+        let Links {
+            commands,
+            sync,
+            view,
+        } = links;
         let network = node.info().network;
         let listen_addrs = swarm.listeners().cloned().collect();
         let judge = Judge {
@@ -103,6 +118,7 @@ impl EventLoop {
             handle,
             commands,
             sync,
+            view,
             book: PeerBook::default(),
             quotas: Quotas::default(),
             judge,
@@ -217,8 +233,7 @@ impl EventLoop {
             SwarmEvent::NewListenAddr { address, .. } => {
                 self.listen_addrs.push(address);
                 let addrs = self.listen_addrs.iter().map(ToString::to_string).collect();
-                self.node
-                    .set_local_peer(self.swarm.local_peer_id().to_string(), addrs);
+                self.view.set_listen_addrs(addrs);
             }
             _ => {}
         }
@@ -232,339 +247,6 @@ impl EventLoop {
         self.quotas.forget(&peer);
         let _ = self.sync.try_send(SyncEvent::Disconnected(peer));
         self.publish_peers();
-    }
-
-    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
-        match event {
-            BehaviourEvent::Gossipsub(event) => self.on_gossip(event),
-            BehaviourEvent::Sync(event) => self.on_sync(event),
-            BehaviourEvent::Identify(event) => self.on_identify(event),
-            BehaviourEvent::Kad(event) => self.on_kad(event),
-            BehaviourEvent::Mdns(event) => self.on_mdns(event),
-            BehaviourEvent::Ping(event) => self.on_ping(event),
-            // Connection limits and the block list only refuse connections.
-            _ => {}
-        }
-    }
-
-    fn on_gossip(&mut self, event: gossipsub::Event) {
-        match event {
-            gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            } => {
-                let topic = if message.topic == self.blocks_topic.hash() {
-                    Topic::Blocks
-                } else if message.topic == self.txs_topic.hash() {
-                    Topic::Transactions
-                } else {
-                    return;
-                };
-                if !self
-                    .judge
-                    .spawn(topic, message.data, message_id.clone(), propagation_source)
-                {
-                    tracing::debug!("too many gossip messages being judged: ignoring one");
-                    self.report(
-                        message_id,
-                        propagation_source,
-                        gossipsub::MessageAcceptance::Ignore,
-                    );
-                }
-            }
-            gossipsub::Event::Subscribed { .. } => self.publish_waiting(),
-            _ => {}
-        }
-    }
-
-    fn report(
-        &mut self,
-        message_id: gossipsub::MessageId,
-        source: PeerId,
-        acceptance: gossipsub::MessageAcceptance,
-    ) {
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(&message_id, &source, acceptance);
-    }
-
-    fn on_sync(&mut self, event: request_response::Event<Request, Response>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    if let Request::Status(status) = &request {
-                        self.on_status(peer, status.clone());
-                    }
-                    if self.quotas.admit(peer, Instant::now()) {
-                        let (node, handle) = (&self.node, &self.handle);
-                        serve::answer(node, handle, &self.tasks, peer, request, channel);
-                    } else {
-                        self.penalize(peer, Offence::ProtocolViolation);
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_response(channel, Response::Refused("over quota".into()));
-                    }
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Response::Status(status) = &response {
-                        self.on_status(peer, status.clone());
-                    }
-                    if let Some(reply) = self.requests.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            request_response::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some(reply) = self.requests.remove(&request_id) {
-                    let _ = reply.send(Err(error.into()));
-                }
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                if let request_response::InboundFailure::Io(io) = &error
-                    && io.kind() == std::io::ErrorKind::InvalidData
-                {
-                    self.penalize(peer, Offence::Undecodable);
-                }
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    /// A peer told us its chain: record it for `/peers`, check it is on our network, and
-    /// let sync decide what to fetch.
-    fn on_status(&mut self, peer: PeerId, status: protocol::Status) {
-        let genesis = self.node.info().network.params().genesis_hash();
-        if status.genesis != *genesis.as_bytes() {
-            self.part_foreign(peer, "it follows another chain (different genesis)");
-            return;
-        }
-        self.book.learn(peer, [], status.rest_url.clone());
-        if let Some(connected) = self.book.connected.get_mut(&peer) {
-            connected.status = Some(status.clone());
-        }
-        let _ = self.sync.try_send(SyncEvent::Status(peer, status));
-        self.publish_peers();
-    }
-
-    fn on_identify(&mut self, event: identify::Event) {
-        let identify::Event::Received { peer_id, info, .. } = event else {
-            return;
-        };
-        if info.protocol_version != self.identify_protocol {
-            let why = format!("it speaks another network ({})", info.protocol_version);
-            self.part_foreign(peer_id, &why);
-            return;
-        }
-        let addrs: Vec<Multiaddr> = info.listen_addrs.into_iter().filter(is_dialable).collect();
-        let kad = &mut self.swarm.behaviour_mut().kad;
-        let first_peer = kad.kbuckets().all(|bucket| bucket.num_entries() == 0);
-        for addr in &addrs {
-            kad.add_address(&peer_id, addr.clone());
-        }
-        if first_peer {
-            // Our first routing entry: look around right away rather than at the next walk.
-            let _ = kad.bootstrap();
-        }
-        self.book.learn(peer_id, addrs.clone(), None);
-        self.persist_peer(peer_id);
-        if let Some(connected) = self.book.connected.get_mut(&peer_id) {
-            connected.listen_addrs = addrs;
-        }
-        self.publish_peers();
-    }
-
-    fn on_kad(&mut self, event: kad::Event) {
-        match event {
-            kad::Event::RoutingUpdated {
-                peer, addresses, ..
-            } => {
-                let wanted = self.book.connected.len() < TARGET_PEERS
-                    && !self.book.connected.contains_key(&peer)
-                    && !self.book.is_banned(&peer, Instant::now());
-                if wanted {
-                    let addrs = addresses.into_vec();
-                    self.book.learn(peer, addrs.clone(), None);
-                    self.dial_known(peer, addrs);
-                }
-            }
-            kad::Event::OutboundQueryProgressed {
-                id,
-                result: kad::QueryResult::GetClosestPeers(result),
-                step,
-                ..
-            } => {
-                let peers = match result {
-                    Ok(ok) => ok.peers,
-                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
-                };
-                if let Some((found, _)) = self.discoveries.get_mut(&id) {
-                    found.extend(peers.into_iter().map(|p| p.peer_id));
-                }
-                if step.last
-                    && let Some((found, reply)) = self.discoveries.remove(&id)
-                {
-                    let _ = reply.send(found);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn on_mdns(&mut self, event: mdns::Event) {
-        if let mdns::Event::Discovered(found) = event {
-            for (peer, addr) in found {
-                if peer != *self.swarm.local_peer_id() {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
-                    self.book.learn(peer, [addr], None);
-                }
-            }
-        }
-    }
-
-    /// Disconnects a peer of another network and forgets its addresses. It broke no rule
-    /// of ours (a standard libp2p client, another chain), so it is not penalised or banned.
-    fn part_foreign(&mut self, peer: PeerId, why: &str) {
-        tracing::info!(%peer, why, "disconnecting a peer of another network");
-        metrics::counter!(telemetry::FOREIGN_PEERS).increment(1);
-        self.book.forget(&peer);
-        self.swarm.behaviour_mut().kad.remove_peer(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
-    }
-
-    fn on_ping(&mut self, event: ping::Event) {
-        match event.result {
-            Ok(rtt) => {
-                if let Some(connected) = self.book.connected.get_mut(&event.peer) {
-                    connected.ping = Some(rtt);
-                }
-            }
-            // Ping is optional: a peer without it is judged by what it does.
-            Err(ping::Failure::Unsupported) => {}
-            Err(failure) => {
-                // A peer that stops answering is gone (a cut cable keeps TCP open for
-                // minutes): close, and let the redial backoff bring it back when it heals.
-                tracing::info!(peer = %event.peer, %failure, "ping failed: closing the connection");
-                self.swarm.close_connection(event.connection);
-            }
-        }
-    }
-
-    fn on_command(&mut self, command: Command) {
-        match command {
-            Command::Dial { peer, addrs, reply } => self.dial(peer, addrs, reply),
-            Command::Learn {
-                peer,
-                addrs,
-                rest_url,
-            } => {
-                for addr in &addrs {
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
-                }
-                self.book.learn(peer, addrs, rest_url);
-                self.persist_peer(peer);
-            }
-            Command::Discover { reply } => {
-                let kad = &mut self.swarm.behaviour_mut().kad;
-                let _ = kad.bootstrap();
-                let query = kad.get_closest_peers(PeerId::random());
-                self.discoveries.insert(query, (Vec::new(), reply));
-            }
-            Command::Request {
-                peer,
-                request,
-                reply,
-            } => {
-                if self.book.connected.contains_key(&peer) {
-                    let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-                    self.requests.insert(id, reply);
-                } else {
-                    let _ = reply.send(Err(NetworkError::NotConnected(peer)));
-                }
-            }
-            Command::Respond {
-                peer,
-                channel,
-                response,
-            } => {
-                self.quotas.finished(&peer);
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .sync
-                    .send_response(channel, response);
-            }
-            Command::Judged {
-                message_id,
-                source,
-                acceptance,
-            } => self.report(message_id, source, acceptance),
-            Command::Penalize { peer, offence } => self.penalize(peer, offence),
-        }
-    }
-
-    fn dial(
-        &mut self,
-        peer: Option<PeerId>,
-        addrs: Vec<Multiaddr>,
-        reply: oneshot::Sender<Result<PeerId, NetworkError>>,
-    ) {
-        let opts = match (peer, addrs.first()) {
-            (Some(peer), _) if self.book.connected.contains_key(&peer) => {
-                let _ = reply.send(Ok(peer));
-                return;
-            }
-            (Some(peer), _) if self.book.is_banned(&peer, Instant::now()) => {
-                let _ = reply.send(Err(NetworkError::Banned(peer)));
-                return;
-            }
-            (Some(peer), _) => DialOpts::peer_id(peer)
-                .addresses(addrs)
-                .condition(PeerCondition::Disconnected)
-                .build(),
-            (None, Some(addr)) => DialOpts::unknown_peer_id().address(addr.clone()).build(),
-            (None, None) => {
-                let _ = reply.send(Err(NetworkError::NoAddress));
-                return;
-            }
-        };
-        let connection = opts.connection_id();
-        match self.swarm.dial(opts) {
-            Ok(()) => {
-                self.dials.insert(connection, reply);
-            }
-            Err(error) => {
-                let _ = reply.send(Err(error.into()));
-            }
-        }
-    }
-
-    /// Dials a known peer unless it is connected or being dialed.
-    fn dial_known(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
-        let opts = DialOpts::peer_id(peer)
-            .addresses(addrs)
-            .condition(PeerCondition::DisconnectedAndNotDialing)
-            .build();
-        if let Err(error) = self.swarm.dial(opts) {
-            tracing::trace!(%peer, %error, "not dialing");
-            self.book.on_dial_failed(peer);
-        }
     }
 
     fn on_tick(&mut self) {
@@ -628,7 +310,7 @@ impl EventLoop {
         }
     }
 
-    /// Tells the node who is connected, for `/peers` and `/status`.
+    /// Publishes who is connected and who is banned, for `/peers` and `/status`.
     fn publish_peers(&self) {
         let infos = self
             .book
@@ -648,7 +330,6 @@ impl EventLoop {
                     .map(|p| u64::try_from(p.as_millis()).unwrap_or(u64::MAX)),
             })
             .collect();
-        self.node.set_peers(infos);
         let now = Instant::now();
         let banned = self
             .book
@@ -662,7 +343,7 @@ impl EventLoop {
                 })
             })
             .collect();
-        self.node.set_banned(banned);
+        self.view.set_peers(infos, banned);
     }
 
     /// Saves what we know of `peer` in `nodes` (in the background).

@@ -1,18 +1,17 @@
 //! [`NetworkHandle`]: the cloneable front of the event loop. Each method sends a
 //! [`Command`] and, where there is an answer, waits for it on a oneshot channel.
 
-use futures::FutureExt;
-use futures::future::BoxFuture;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::request_response::ResponseChannel;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::bootstrap;
 use super::error::NetworkError;
 use super::peers::Offence;
 use super::protocol::{Request, Response};
-use crate::node::{PeerControl, PeerTarget};
+use super::target::PeerTarget;
+use super::view::NetworkView;
 
 /// What the event loop can be asked to do.
 #[derive(Debug)]
@@ -58,14 +57,25 @@ pub enum Command {
 pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
+    view: watch::Receiver<NetworkView>,
 }
 
 impl NetworkHandle {
-    pub(super) fn new(commands: mpsc::Sender<Command>, local_peer_id: PeerId) -> Self {
+    pub(super) fn new(
+        commands: mpsc::Sender<Command>,
+        local_peer_id: PeerId,
+        view: watch::Receiver<NetworkView>,
+    ) -> Self {
         Self {
             commands,
             local_peer_id,
+            view,
         }
+    }
+
+    /// The network as the event loop last published it.
+    pub fn view(&self) -> NetworkView {
+        self.view.borrow().clone()
     }
 
     pub fn local_peer_id(&self) -> PeerId {
@@ -141,22 +151,5 @@ impl NetworkHandle {
         self.ask(|reply| Command::Discover { reply })
             .await
             .unwrap_or_default()
-    }
-}
-
-impl PeerControl for NetworkHandle {
-    fn add_peer(&self, target: PeerTarget) -> BoxFuture<'_, Result<(), NetworkError>> {
-        async move { NetworkHandle::add_peer(self, target).await.map(|_| ()) }.boxed()
-    }
-
-    fn discover(&self) -> BoxFuture<'_, Vec<String>> {
-        async move {
-            NetworkHandle::discover(self)
-                .await
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        }
-        .boxed()
     }
 }

@@ -21,7 +21,9 @@ mod handle;
 pub mod peers;
 pub mod protocol;
 mod serve;
+pub mod target;
 pub mod verdict;
+pub mod view;
 
 use crate::tasks::Tasks;
 use std::net::IpAddr;
@@ -38,6 +40,8 @@ pub use error::NetworkError;
 pub use handle::{Command, NetworkHandle};
 pub use peers::Offence;
 pub use serve::local_status;
+pub use target::PeerTarget;
+pub use view::{BannedPeer, NetworkView, PeerInfo};
 
 /// Creates the network's labelled counters at zero, every label value it can count.
 pub fn register_metrics() {
@@ -112,9 +116,49 @@ pub async fn start(
 ) -> anyhow::Result<Network> {
     let key = load_or_create_key(&config.key_path)?;
     let local_peer_id = key.public().to_peer_id();
-    let network = node.info().network;
-    let mdns = config.mdns;
-    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+    let mut swarm = build_swarm(key, node.info().network, config.mdns)?;
+    let listen_addrs = listen(&mut swarm, &config).await?;
+    let view = view::ViewPublisher::new(
+        local_peer_id.to_string(),
+        listen_addrs.iter().map(ToString::to_string).collect(),
+    );
+
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (sync_tx, sync_events) = mpsc::channel(SYNC_QUEUE);
+    let handle = NetworkHandle::new(commands_tx, local_peer_id, view.subscribe());
+    let known = store.known_peers().await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "could not read known peers");
+        Vec::new()
+    });
+    let event_loop = event_loop::EventLoop::new(
+        swarm,
+        Arc::clone(&node),
+        store,
+        handle.clone(),
+        event_loop::Links {
+            commands: commands_rx,
+            sync: sync_tx,
+            view,
+        },
+        tasks.clone(),
+    );
+    tasks.spawn(event_loop.run(known));
+    bootstrap::connect_all(&handle, config.bootstrap, tasks);
+    tracing::info!(peer_id = %local_peer_id, addrs = ?listen_addrs, "peer-to-peer network listening");
+    Ok(Network {
+        handle,
+        sync_events,
+        listen_addrs,
+    })
+}
+
+/// The swarm: TCP with Noise and Yamux, and our behaviour.
+fn build_swarm(
+    key: identity::Keypair,
+    network: crate::consensus::Network,
+    mdns: bool,
+) -> anyhow::Result<libp2p::Swarm<Behaviour>> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
@@ -125,7 +169,14 @@ pub async fn start(
         .with_behaviour(|key| behaviour::build(key, network, mdns).map_err(Into::into))
         .map_err(|e| anyhow::anyhow!("building the network behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
+        .build())
+}
+
+/// Listens on the configured address; returns the addresses once the listener is up.
+async fn listen(
+    swarm: &mut libp2p::Swarm<Behaviour>,
+    config: &NetworkConfig,
+) -> anyhow::Result<Vec<Multiaddr>> {
     let listen: Multiaddr = format!(
         "/{}/{}/tcp/{}",
         ip_protocol(config.bind),
@@ -137,39 +188,9 @@ pub async fn start(
     swarm
         .listen_on(listen.clone())
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let listen_addrs =
-        tokio::time::timeout(LISTEN_TIMEOUT, event_loop::wait_for_listener(&mut swarm))
-            .await
-            .with_context(|| format!("no listener on {listen} after {LISTEN_TIMEOUT:?}"))??;
-    node.set_local_peer(
-        local_peer_id.to_string(),
-        listen_addrs.iter().map(ToString::to_string).collect(),
-    );
-
-    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
-    let (sync_tx, sync_events) = mpsc::channel(SYNC_QUEUE);
-    let handle = NetworkHandle::new(commands_tx, local_peer_id);
-    let known = store.known_peers().await.unwrap_or_else(|error| {
-        tracing::warn!(%error, "could not read known peers");
-        Vec::new()
-    });
-    let event_loop = event_loop::EventLoop::new(
-        swarm,
-        Arc::clone(&node),
-        store,
-        handle.clone(),
-        commands_rx,
-        sync_tx,
-        tasks.clone(),
-    );
-    tasks.spawn(event_loop.run(known));
-    bootstrap::connect_all(&handle, config.bootstrap, tasks);
-    tracing::info!(peer_id = %local_peer_id, addrs = ?listen_addrs, "peer-to-peer network listening");
-    Ok(Network {
-        handle,
-        sync_events,
-        listen_addrs,
-    })
+    tokio::time::timeout(LISTEN_TIMEOUT, event_loop::wait_for_listener(swarm))
+        .await
+        .with_context(|| format!("no listener on {listen} after {LISTEN_TIMEOUT:?}"))?
 }
 
 fn ip_protocol(ip: IpAddr) -> &'static str {

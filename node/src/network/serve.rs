@@ -140,7 +140,7 @@ async fn respond(node: &Node, request: Request) -> Response {
                 .into_iter()
                 .map(BlockHash::from_byte_array)
                 .collect();
-            let headers = node.headers_after(&locator, MAX_HEADERS).await;
+            let headers = node.headers_after(&locator, MAX_HEADERS);
             Response::Headers(headers.iter().map(|h| h.to_bytes().to_vec()).collect())
         }
         Request::Blocks(hashes) => {

@@ -169,7 +169,7 @@ impl Driver {
             // the database is back.
             return;
         }
-        let status = self.node.chain_status().await;
+        let status = self.node.chain_status();
         if let Some(peer) = self
             .manager
             .next_headers_request(status.best_header_work, force)
@@ -185,7 +185,6 @@ impl Driver {
             locator.extend(
                 self.node
                     .header_locator()
-                    .await
                     .iter()
                     .take(crate::network::protocol::MAX_LOCATOR - 1)
                     .map(|h| h.to_byte_array()),
@@ -197,7 +196,7 @@ impl Driver {
         if status.best_header_work <= status.chain_work {
             return;
         }
-        let wanted = self.node.wanted_bodies(WANT_WINDOW).await;
+        let wanted = self.node.wanted_bodies(WANT_WINDOW);
         for (peer, batch) in self.manager.assign_blocks(&wanted, status.best_header_work) {
             let request = Request::Blocks(batch.iter().map(|h| h.to_byte_array()).collect());
             self.ask(peer, request, move |r| Reply::Blocks(peer, batch, r));
@@ -265,7 +264,7 @@ impl Driver {
                     metrics::counter!(telemetry::SYNC_HEADERS).increment(new as u64);
                     tracing::info!(%peer, new, "headers received");
                 }
-                let best = self.node.chain_status().await.best_header_work;
+                let best = self.node.chain_status().best_header_work;
                 let more = self
                     .manager
                     .on_headers(peer, received, new, MAX_HEADERS, best);

@@ -112,60 +112,69 @@ impl World {
                 which,
                 outputs,
                 fee,
-            } => {
-                let unspent = self.unspent();
-                if unspent.is_empty() {
-                    return;
-                }
-                let input = unspent[which.index(unspent.len())];
-                if input.value.units() <= fee {
-                    return;
-                }
-                let tx = pay(&[input], outputs, fee);
-                let _ = self
-                    .pool
-                    .accept(tx, &self.utxos, self.height, self.clock, &DEV);
-            }
-            Op::Confirm { which } => {
-                let txids: Vec<Txid> = self.pool.entries_parent_first().map(|e| e.txid()).collect();
-                if txids.is_empty() {
-                    return;
-                }
-                let chosen = txids[which.index(txids.len())];
-                let mut package: Vec<Txid> = self.pool.ancestors(&chosen).into_iter().collect();
-                package.push(chosen);
-                let txs = txids
-                    .iter()
-                    .filter(|txid| package.contains(txid))
-                    .map(|txid| self.pool.get(txid).unwrap().tx().clone())
-                    .collect();
-                self.connect(txs);
-                assert!(!self.pool.contains(&chosen));
-            }
-            Op::DoubleSpend { which } => {
-                let spent: Vec<Input> = self
-                    .pool
-                    .entries_parent_first()
-                    .flat_map(|e| e.tx().inputs.clone())
-                    .filter_map(|i| {
-                        self.utxos.get(&i.previous_output).map(|c| Input {
-                            outpoint: i.previous_output,
-                            value: c.output.value,
-                        })
-                    })
-                    .collect();
-                if spent.is_empty() {
-                    return;
-                }
-                let coin = spent[which.index(spent.len())];
-                let spender = self.pool.spender_of(&coin.outpoint).unwrap();
-                self.connect(vec![pay(&[coin], 1, 12_345)]);
-                assert!(!self.pool.contains(&spender));
-            }
+            } => self.spend(which, outputs, fee),
+            Op::Confirm { which } => self.confirm(which),
+            Op::DoubleSpend { which } => self.double_spend(which),
             Op::Expire { age } => {
                 self.pool.expire(self.clock + age);
             }
         }
+    }
+
+    /// Offers a payment from one of the unspent outputs (chain or mempool).
+    fn spend(&mut self, which: Index, outputs: u64, fee: u64) {
+        let unspent = self.unspent();
+        if unspent.is_empty() {
+            return;
+        }
+        let input = unspent[which.index(unspent.len())];
+        if input.value.units() <= fee {
+            return;
+        }
+        let tx = pay(&[input], outputs, fee);
+        let _ = self
+            .pool
+            .accept(tx, &self.utxos, self.height, self.clock, &DEV);
+    }
+
+    /// Confirms one entry with its ancestors in a block.
+    fn confirm(&mut self, which: Index) {
+        let txids: Vec<Txid> = self.pool.entries_parent_first().map(|e| e.txid()).collect();
+        if txids.is_empty() {
+            return;
+        }
+        let chosen = txids[which.index(txids.len())];
+        let mut package: Vec<Txid> = self.pool.ancestors(&chosen).into_iter().collect();
+        package.push(chosen);
+        let txs = txids
+            .iter()
+            .filter(|txid| package.contains(txid))
+            .map(|txid| self.pool.get(txid).unwrap().tx().clone())
+            .collect();
+        self.connect(txs);
+        assert!(!self.pool.contains(&chosen));
+    }
+
+    /// Confirms a block that spends a chain coin some entry spends.
+    fn double_spend(&mut self, which: Index) {
+        let spent: Vec<Input> = self
+            .pool
+            .entries_parent_first()
+            .flat_map(|e| e.tx().inputs.clone())
+            .filter_map(|i| {
+                self.utxos.get(&i.previous_output).map(|c| Input {
+                    outpoint: i.previous_output,
+                    value: c.output.value,
+                })
+            })
+            .collect();
+        if spent.is_empty() {
+            return;
+        }
+        let coin = spent[which.index(spent.len())];
+        let spender = self.pool.spender_of(&coin.outpoint).unwrap();
+        self.connect(vec![pay(&[coin], 1, 12_345)]);
+        assert!(!self.pool.contains(&spender));
     }
 
     fn check(&self) {
