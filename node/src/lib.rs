@@ -30,6 +30,7 @@
 
 #[cfg(feature = "full")]
 pub mod api;
+pub mod api_types;
 pub mod chain;
 #[cfg(feature = "full")]
 pub mod chainstate;

@@ -22,7 +22,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify, broadcast, watch};
 
 use crate::chain::{ActiveChain, BlockIndex, ChainUpdate, ChainView, IndexEntry};
@@ -142,15 +141,7 @@ impl ChainSnapshot {
     }
 }
 
-/// A reorganisation, as remembered for `/stats`.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReorgRecord {
-    pub depth: usize,
-    pub old_tip: BlockHash,
-    pub new_tip: BlockHash,
-    pub fork_height: Height,
-    pub time: u64,
-}
+pub use crate::api_types::node::ReorgRecord;
 
 /// Static facts about this node.
 #[derive(Clone, Debug)]

@@ -19,7 +19,7 @@ use chaincore::primitives::{CompactTarget, Witness, encode};
 use chaincore_tools::miner::kernel::Kernel;
 use chaincore_tools::miner::work::Work;
 use chaincore_tools::miner::workers::Pool;
-use chaincore_tools::rest::Template;
+use chaincore_tools::rest::TemplateView;
 
 #[path = "../../node/benches/common/ceiling.rs"]
 mod ceiling;
@@ -51,7 +51,7 @@ fn work() -> Work {
     let mut header = genesis.header;
     header.bits = HARDEST;
     let coinbase = encode(&genesis.transactions[0]);
-    let template = Template {
+    let template = TemplateView {
         template_id: 1,
         height: 0,
         previous_block_hash: header.prev_blockhash.to_string(),
@@ -64,6 +64,7 @@ fn work() -> Work {
         transactions_hex: vec![],
         coinbase_value_units: 0,
         fees_units: 0,
+        ..TemplateView::default()
     };
     Work::from_template(&template).expect("a well-formed template")
 }

@@ -7,10 +7,13 @@
 
 use std::fmt::Write as _;
 
-use serde::Deserialize;
 use sqlx::Row;
 
-use crate::rest::{NodeClient, RestError, Status};
+use chaincore::api_types::BlockSummary;
+use chaincore::api_types::chain::BlockList;
+use chaincore::api_types::node::StatsView;
+
+use crate::rest::{NodeClient, RestError, StatusView};
 
 /// Blocks listed per node.
 const RECENT_BLOCKS: usize = 5;
@@ -35,20 +38,10 @@ pub struct NodeView {
 /// What a reachable node reported.
 #[derive(Debug)]
 pub struct NodeState {
-    pub status: Status,
+    pub status: StatusView,
     /// The network hash rate the node estimates from recent blocks, once it can.
     pub hashrate: Option<f64>,
-    pub recent: Vec<RecentBlock>,
-}
-
-/// A block in a node's recent list.
-#[derive(Clone, Debug, Deserialize)]
-pub struct RecentBlock {
-    pub height: u32,
-    pub hash: String,
-    pub time: u32,
-    pub miner_address: Option<String>,
-    pub tx_count: Option<usize>,
+    pub recent: Vec<BlockSummary>,
 }
 
 /// What the database holds.
@@ -69,18 +62,6 @@ pub struct Snapshot {
     pub database: Option<Result<DatabaseView, String>>,
 }
 
-#[derive(Deserialize)]
-struct RecentBlocks {
-    blocks: Vec<RecentBlock>,
-}
-
-#[derive(Deserialize)]
-struct Stats {
-    /// `null` until the node has seen enough blocks to estimate it.
-    #[serde(default)]
-    estimated_hashrate: Option<f64>,
-}
-
 /// Reads every node (concurrently) and, if given, the database.
 pub async fn gather(nodes: &[NodeClient], database_url: Option<&str>, now: u64) -> Snapshot {
     let views = futures::future::join_all(nodes.iter().map(read_node)).await;
@@ -98,8 +79,8 @@ pub async fn gather(nodes: &[NodeClient], database_url: Option<&str>, now: u64) 
 async fn read_node(node: &NodeClient) -> NodeView {
     let state = async {
         let status = node.status().await?;
-        let stats: Stats = node.get("/stats").await?;
-        let recent: RecentBlocks = node
+        let stats: StatsView = node.get("/stats").await?;
+        let recent: BlockList = node
             .get(&format!("/blocks/recent?limit={RECENT_BLOCKS}"))
             .await?;
         Ok(NodeState {
@@ -198,13 +179,15 @@ pub fn render(snapshot: &Snapshot) -> String {
     if let Some(state) = snapshot.nodes.iter().find_map(|n| n.state.as_ref().ok()) {
         let _ = writeln!(out, "\nrecent blocks ({}):", state.status.node_id);
         for block in &state.recent {
-            let miner = block.miner_address.as_deref().unwrap_or("-");
+            let miner = block
+                .miner_address
+                .map_or_else(|| "-".to_owned(), |a| a.to_string());
             let txs = block.tx_count.map_or_else(|| "?".into(), |c| c.to_string());
             let _ = writeln!(
                 out,
                 "  {:>7} {} {:>4} txs  miner {miner}",
                 block.height,
-                short(&block.hash),
+                short(&block.hash.to_string()),
                 txs
             );
         }
@@ -277,7 +260,7 @@ mod tests {
         NodeView {
             url: url.into(),
             state: Ok(NodeState {
-                status: Status {
+                status: StatusView {
                     node_id: url.into(),
                     network: "dev".into(),
                     height: 7,
@@ -287,6 +270,7 @@ mod tests {
                     mempool_bytes: 0,
                     tip_time: 100,
                     utxo_commitment: String::new(),
+                    ..StatusView::default()
                 },
                 hashrate: Some(2e6),
                 recent: vec![],

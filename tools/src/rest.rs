@@ -6,9 +6,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use chaincore::api_types::mining::{SubmitResult, TemplateView};
+pub use chaincore::api_types::node::StatusView;
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -164,7 +166,7 @@ impl NodeClient {
         }
     }
 
-    pub async fn status(&self) -> Result<Status, RestError> {
+    pub async fn status(&self) -> Result<StatusView, RestError> {
         self.get("/status").await
     }
 
@@ -172,48 +174,4 @@ impl NodeClient {
         let status = self.status().await?;
         Ok(status.best_block_hash)
     }
-}
-
-/// What tools read of `/status`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Status {
-    pub node_id: String,
-    pub network: String,
-    pub height: u32,
-    pub best_block_hash: String,
-    pub active_peers: usize,
-    pub pending_transactions: usize,
-    #[serde(default)]
-    pub mempool_bytes: usize,
-    #[serde(default)]
-    pub tip_time: u32,
-    #[serde(default)]
-    pub utxo_commitment: String,
-}
-
-/// A block template from `/mine_block`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Template {
-    pub template_id: u64,
-    pub height: u32,
-    pub previous_block_hash: String,
-    pub bits: String,
-    pub target: String,
-    pub header_hex: String,
-    pub coinbase_hex: String,
-    pub coinbase_branch: Vec<String>,
-    pub transactions_hex: Vec<String>,
-    pub extra_nonce_offset: usize,
-    pub coinbase_value_units: u64,
-    pub fees_units: u64,
-}
-
-/// The node's answer to `/submit_block`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SubmitResult {
-    /// `accepted`, `orphan` or `duplicate`.
-    pub status: String,
-    pub hash: String,
-    pub height: Option<u32>,
-    pub on_main_chain: bool,
 }

@@ -5,13 +5,16 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, page_size, parse_address};
-use super::views::{Coins, SignedCoins};
+use crate::api_types::address::{
+    AddressView, BalanceView, ChainStats, HistoryPage, HistoryView, UtxoList, UtxoView,
+};
+use crate::api_types::{Coins, SignedCoins};
 use crate::consensus::Coin;
 use crate::mempool::MempoolSnapshot;
 use crate::primitives::{Address, Amount, Height, OutPoint};
@@ -21,27 +24,6 @@ use crate::storage::ChainStore;
 const MAX_UTXOS: u32 = 1_000;
 /// Most history entries one request returns.
 const MAX_HISTORY: u32 = 100;
-
-/// `GET /balance/{address}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BalanceView {
-    address: String,
-    #[schema(value_type = f64)]
-    balance: Coins,
-    balance_units: u64,
-    #[schema(value_type = f64)]
-    confirmed: Coins,
-    confirmed_units: u64,
-    #[schema(value_type = f64)]
-    immature: Coins,
-    immature_units: u64,
-    /// The mempool's net change to this address, in coins (may be negative).
-    #[schema(value_type = f64)]
-    pending: SignedCoins,
-    pending_units: i64,
-    utxo_count: u64,
-    height: u32,
-}
 
 /// The last height whose coinbase outputs are still immature for the next block.
 fn immature_above(tip: Height, maturity: u32) -> Height {
@@ -133,26 +115,6 @@ pub(super) struct UtxoQuery {
     limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct UtxoView {
-    txid: String,
-    vout: u32,
-    #[schema(value_type = f64)]
-    amount: Coins,
-    amount_units: u64,
-    height: u32,
-    is_coinbase: bool,
-    confirmations: u32,
-    mature: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct UtxoList {
-    address: String,
-    utxos: Vec<UtxoView>,
-    count: usize,
-}
-
 fn utxo_view(outpoint: &OutPoint, coin: &Coin, tip: Height, maturity: u32) -> UtxoView {
     let confirmations = tip.get().saturating_sub(coin.height.get()) + 1;
     UtxoView {
@@ -211,31 +173,6 @@ pub(super) struct HistoryQuery {
     /// Continue strictly before this `height:position` (the previous page's `next`).
     #[param(pattern = r"^[0-9]{1,10}:[0-9]{1,10}$")]
     before: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct HistoryView {
-    txid: String,
-    height: u32,
-    position: u32,
-    block_hash: Option<String>,
-    #[schema(value_type = f64)]
-    received: Coins,
-    received_units: u64,
-    #[schema(value_type = f64)]
-    sent: Coins,
-    sent_units: u64,
-    #[schema(value_type = f64)]
-    net: SignedCoins,
-    net_units: i64,
-    confirmations: u32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct HistoryPage {
-    address: String,
-    transactions: Vec<HistoryView>,
-    next: Option<String>,
 }
 
 fn parse_cursor(text: &str) -> ApiResult<(Height, u32)> {
@@ -314,27 +251,6 @@ pub(super) async fn address_txs(
     query: ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<HistoryPage>> {
     transactions(state, address, query).await
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ChainStats {
-    tx_count: u64,
-    #[schema(value_type = f64)]
-    funded_sum: Coins,
-    funded_sum_units: u64,
-    #[schema(value_type = f64)]
-    spent_sum: Coins,
-    spent_sum_units: u64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct AddressView {
-    address: String,
-    chain_stats: ChainStats,
-    #[schema(value_type = f64)]
-    balance: Coins,
-    balance_units: u64,
-    utxo_count: u64,
 }
 
 #[utoipa::path(get, path = "/address/{address}", tag = "addresses", params(("address" = String, Path)), responses((status = 200, body = AddressView), (status = 400)))]

@@ -6,13 +6,14 @@ use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiQuery, page_size, parse_block_hash, parse_height};
-use super::views::{BlockSummary, TxStatus, TxView};
+use crate::api_types::chain::{BlockList, BlockPage, BlockView, ChainTipView, Tree, TreeBlock};
+use crate::api_types::{BlockSummary, TxStatus, TxView};
 use crate::chain::{BlockStatus, IndexEntry};
 use crate::primitives::{Address, Amount, Block, BlockHash, Height, OutPoint};
 use crate::storage::ChainStore;
@@ -65,13 +66,6 @@ pub(super) struct ChainPage {
     limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BlockPage {
-    blocks: Vec<BlockSummary>,
-    length: u32,
-    next: Option<u32>,
-}
-
 #[utoipa::path(get, path = "/blockchain", tag = "blocks", params(ChainPage), responses((status = 200, body = BlockPage)))]
 pub(super) async fn blockchain(
     State(state): State<AppState>,
@@ -96,11 +90,6 @@ pub(super) struct Range {
     start: u32,
     /// Last height, included (at most start + 99).
     end: u32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BlockList {
-    blocks: Vec<BlockSummary>,
 }
 
 #[utoipa::path(get, path = "/blocks/range", tag = "blocks", params(Range), responses((status = 200, body = BlockList), (status = 400)))]
@@ -163,13 +152,6 @@ pub(super) async fn block_at_height(
     let hash = state.node.snapshot().active.hash_at(height);
     hash.map(|h| h.to_string())
         .ok_or_else(|| ApiError::NotFound(format!("block at height {height}")))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BlockView {
-    #[serde(flatten)]
-    summary: BlockSummary,
-    txids: Vec<String>,
 }
 
 /// The body of an indexed block.
@@ -270,23 +252,6 @@ pub(super) struct TreeRange {
     to: Option<u32>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TreeBlock {
-    hash: String,
-    height: u32,
-    previous_hash: String,
-    /// `main`, `side` or `invalid`.
-    status: &'static str,
-    main_chain: bool,
-    time: u32,
-    miner_address: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct Tree {
-    blocks: Vec<TreeBlock>,
-}
-
 #[utoipa::path(get, path = "/blocks/tree", tag = "blocks", params(TreeRange), responses((status = 200, body = Tree), (status = 400)))]
 pub(super) async fn blocks_tree(
     State(state): State<AppState>,
@@ -318,11 +283,11 @@ pub(super) async fn blocks_tree(
             height: e.height.get(),
             previous_hash: e.header.prev_blockhash.to_string(),
             status: if e.status == BlockStatus::Invalid {
-                "invalid"
+                "invalid".into()
             } else if *main {
-                "main"
+                "main".into()
             } else {
-                "side"
+                "side".into()
             },
             main_chain: *main,
             time: e.header.time,
@@ -333,15 +298,6 @@ pub(super) async fn blocks_tree(
         })
         .collect();
     Ok(Json(Tree { blocks }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ChainTipView {
-    hash: String,
-    height: u32,
-    branch_length: u32,
-    /// `active`, `valid-fork`, `headers-only` or `invalid`.
-    status: &'static str,
 }
 
 #[utoipa::path(get, path = "/chain/tips", tag = "blocks", responses((status = 200, body = Vec<ChainTipView>)))]
@@ -372,7 +328,7 @@ pub(super) async fn chain_tips(
                 hash: leaf.hash.to_string(),
                 height: leaf.height.get(),
                 branch_length: leaf.height.get() - cursor.height.get(),
-                status,
+                status: status.into(),
             }
         })
         .collect();

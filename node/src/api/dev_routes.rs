@@ -5,14 +5,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, parse_address, parse_block_hash};
 use super::tx_routes::{SubmitTx, TxForm, transaction_from};
-use super::views::Coins;
+use crate::api_types::Coins;
+use crate::api_types::dev::{ChainMoved, TestAccept};
 use crate::chainstate::OverrideError;
 use crate::consensus::Network;
 use crate::devchain::{self, GenerateError};
@@ -34,15 +35,6 @@ pub(super) struct GenerateRequest {
     blocks: u32,
     /// The P2PKH address every coinbase pays.
     address: String,
-}
-
-/// Where the chain stands after a control.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct ChainMoved {
-    /// The blocks mined, oldest first (empty for the block controls).
-    blocks: Vec<String>,
-    height: u32,
-    best_block_hash: String,
 }
 
 fn chain_moved(state: &AppState, blocks: Vec<String>) -> Json<ChainMoved> {
@@ -126,20 +118,6 @@ pub(super) async fn reconsider_block(
     override_block(&state, request, Override::Reconsider).await
 }
 
-/// Whether a transaction would be accepted, and if not the rule it breaks.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TestAccept {
-    txid: String,
-    allowed: bool,
-    #[schema(value_type = Option<f64>)]
-    fee: Option<Coins>,
-    fee_units: Option<u64>,
-    size: usize,
-    /// The rule code when not allowed (as `reason` in a 422).
-    reason: Option<&'static str>,
-    error: Option<String>,
-}
-
 #[utoipa::path(post, path = "/tx/test", tag = "dev", request_body = TxForm, responses((status = 200, body = TestAccept), (status = 400), (status = 403), (status = 503)))]
 pub(super) async fn test_transaction(
     State(state): State<AppState>,
@@ -164,7 +142,7 @@ pub(super) async fn test_transaction(
             fee: None,
             fee_units: None,
             size,
-            reason: Some(refusal.code()),
+            reason: Some(refusal.code().into()),
             error: Some(refusal.to_string()),
         },
         Err(TxSubmitError::Store(error)) => return Err(error.into()),

@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, parse_address};
-use super::views::Coins;
+use crate::api_types::Coins;
+use crate::api_types::mining::{SubmitResult, TemplateView};
 use crate::chainstate::SubmitOutcome;
 use crate::consensus::block_subsidy;
 use crate::node::BlockOrigin;
@@ -21,33 +22,6 @@ use crate::primitives::{Block, BlockHeader, Encode, Transaction, Witness, decode
 pub(super) struct MineRequest {
     /// The P2PKH address the coinbase pays.
     miner_address: String,
-}
-
-/// A block template.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TemplateView {
-    template_id: u64,
-    height: u32,
-    previous_block_hash: String,
-    version: u32,
-    time: u32,
-    bits: String,
-    /// The target as 64 hex digits, big-endian: the block hash must not exceed it.
-    target: String,
-    /// The 80-byte header with nonce 0.
-    header_hex: String,
-    coinbase_hex: String,
-    /// Merkle branch of the coinbase (position 0), to recompute the root after changing it.
-    coinbase_branch: Vec<String>,
-    transactions_hex: Vec<String>,
-    #[schema(value_type = f64)]
-    fees: Coins,
-    fees_units: u64,
-    #[schema(value_type = f64)]
-    coinbase_value: Coins,
-    coinbase_value_units: u64,
-    /// Where in `coinbase_hex`'s bytes the 8-byte little-endian extra-nonce sits.
-    extra_nonce_offset: usize,
 }
 
 #[utoipa::path(post, path = "/mine_block", tag = "mining", request_body = MineRequest, responses((status = 200, body = TemplateView), (status = 400)))]
@@ -111,17 +85,6 @@ pub(super) struct SubmitBlock {
     template_id: Option<u64>,
     header_hex: Option<String>,
     coinbase_hex: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct SubmitResult {
-    /// `accepted`, `orphan` or `duplicate`.
-    status: &'static str,
-    hash: String,
-    height: Option<u32>,
-    on_main_chain: bool,
-    /// For an orphan: the block to fetch first.
-    missing: Option<String>,
 }
 
 fn hex_bytes(text: &str, what: &str) -> ApiResult<Vec<u8>> {
@@ -200,10 +163,12 @@ pub(super) async fn submit_block(
         missing,
     };
     Ok(Json(match outcome {
-        SubmitOutcome::Accepted { on_main_chain } => result("accepted", on_main_chain, None),
-        SubmitOutcome::AlreadyKnown => result("duplicate", false, None),
+        SubmitOutcome::Accepted { on_main_chain } => result("accepted".into(), on_main_chain, None),
+        SubmitOutcome::AlreadyKnown => result("duplicate".into(), false, None),
         // Its chain has less work than the tip: not stored (a stale block).
-        SubmitOutcome::LowWork => result("stale", false, None),
-        SubmitOutcome::Orphan { missing } => result("orphan", false, Some(missing.to_string())),
+        SubmitOutcome::LowWork => result("stale".into(), false, None),
+        SubmitOutcome::Orphan { missing } => {
+            result("orphan".into(), false, Some(missing.to_string()))
+        }
     }))
 }

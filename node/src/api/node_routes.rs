@@ -4,45 +4,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiResult;
-use super::views::{Coins, difficulty};
+use super::views::difficulty;
+use crate::api_types::Coins;
+use crate::api_types::node::{HealthView, MempoolStats, MinerCount, StatsView, StatusView};
 use crate::network::NetworkHandle;
 use crate::node::ChainSnapshot;
 use crate::outage::StorageStatus;
 use crate::primitives::Height;
-
-/// `GET /status`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct StatusView {
-    node_id: String,
-    network: String,
-    version: &'static str,
-    blockchain_length: u32,
-    height: u32,
-    best_block_hash: String,
-    bits: String,
-    difficulty: f64,
-    chain_work: String,
-    active_peers: usize,
-    peers: Vec<String>,
-    pending_transactions: usize,
-    mempool_bytes: usize,
-    uptime: u64,
-    peer_id: String,
-    listen_addrs: Vec<String>,
-    utxo_commitment: String,
-    utxo_count: u64,
-    #[schema(value_type = f64)]
-    total_supply: Coins,
-    total_supply_units: u64,
-    tip_time: u32,
-    median_time_past: u32,
-    indexed_height: Option<u32>,
-}
 
 #[utoipa::path(get, path = "/status", tag = "node", responses((status = 200, body = StatusView)))]
 pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
@@ -57,7 +28,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
     Json(StatusView {
         node_id: info.node_id.clone(),
         network: info.network.to_string(),
-        version: info.version,
+        version: info.version.into(),
         blockchain_length: snap.tip.height.get() + 1,
         height: snap.tip.height.get(),
         best_block_hash: snap.tip.hash.to_string(),
@@ -81,21 +52,6 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
     })
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct HealthView {
-    /// `ok`, or `degraded` while the database is lost.
-    status: &'static str,
-    /// The committed tip's height.
-    height: u32,
-    /// `up`, or `down` while the database is lost (writes then get 503).
-    storage: &'static str,
-    /// Since when (Unix seconds) the database has been lost, and the last error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    storage_down_since: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    storage_error: Option<String>,
-}
-
 /// `GET /health`: 200 while the node can take writes, 503 (same body) while its database
 /// is lost.
 #[utoipa::path(get, path = "/health", tag = "node", responses(
@@ -108,9 +64,9 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
         StorageStatus::Up => (
             StatusCode::OK,
             HealthView {
-                status: "ok",
+                status: "ok".into(),
                 height,
-                storage: "up",
+                storage: "up".into(),
                 storage_down_since: None,
                 storage_error: None,
             },
@@ -118,43 +74,15 @@ pub(super) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
         StorageStatus::Down { since, cause } => (
             StatusCode::SERVICE_UNAVAILABLE,
             HealthView {
-                status: "degraded",
+                status: "degraded".into(),
                 height,
-                storage: "down",
+                storage: "down".into(),
                 storage_down_since: Some(since),
                 storage_error: Some(cause),
             },
         ),
     };
     (code, Json(view))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MinerCount {
-    miner_address: String,
-    blocks: usize,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MempoolStats {
-    count: usize,
-    bytes: usize,
-}
-
-/// `GET /stats`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct StatsView {
-    height: u32,
-    #[schema(value_type = f64)]
-    total_supply: Coins,
-    total_supply_units: u64,
-    utxo_count: u64,
-    mempool: MempoolStats,
-    average_block_interval: Option<f64>,
-    estimated_hashrate: Option<f64>,
-    blocks_by_miner: Vec<MinerCount>,
-    #[schema(value_type = Vec<Object>)]
-    reorgs: Vec<crate::node::ReorgRecord>,
 }
 
 /// Blocks the interval and hash-rate figures look back over.

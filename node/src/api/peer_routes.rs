@@ -3,12 +3,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
+use crate::api_types::peers::{
+    BannedView, Discovered, Done, GetPeers, PeerList, PeerView, SharedPeer,
+};
 use crate::network::{NetworkHandle, NetworkView, PeerTarget};
 
 /// The network's view, or an empty one when no network runs.
@@ -18,33 +21,6 @@ fn view(state: &AppState) -> NetworkView {
         .as_ref()
         .map(NetworkHandle::view)
         .unwrap_or_default()
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct PeerView {
-    peer_id: String,
-    address: String,
-    listen_addrs: Vec<String>,
-    direction: &'static str,
-    rest_url: Option<String>,
-    node_id: Option<String>,
-    height: Option<u32>,
-    score: f64,
-    ping_ms: Option<u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct PeerList {
-    count: usize,
-    peers: Vec<PeerView>,
-    /// Peers kept out for misbehaving, with the seconds their ban has left.
-    banned: Vec<BannedView>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct BannedView {
-    peer_id: String,
-    seconds_left: u64,
 }
 
 #[utoipa::path(get, path = "/peers", tag = "peers", responses((status = 200, body = PeerList)))]
@@ -57,7 +33,7 @@ pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
             peer_id: p.peer_id,
             address: p.address,
             listen_addrs: p.listen_addrs,
-            direction: p.direction,
+            direction: p.direction.into(),
             rest_url: p.rest_url,
             node_id: p.node_id,
             height: p.height,
@@ -78,21 +54,6 @@ pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
         peers,
         banned,
     })
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct SharedPeer {
-    peer_id: String,
-    addrs: Vec<String>,
-    rest_url: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct GetPeers {
-    peer_id: String,
-    listen_addrs: Vec<String>,
-    rest_url: String,
-    peers: Vec<SharedPeer>,
 }
 
 #[utoipa::path(get, path = "/getpeers", tag = "peers", responses((status = 200, body = GetPeers)))]
@@ -144,11 +105,6 @@ pub(super) struct AddPeer {
     multiaddr: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct Done {
-    status: &'static str,
-}
-
 fn target(request: AddPeer) -> ApiResult<PeerTarget> {
     match (request.peer_url, request.multiaddr) {
         (Some(url), None) => PeerTarget::rest_url(&url)
@@ -177,13 +133,9 @@ pub(super) async fn addpeer(
         .add_peer(target)
         .await
         .map_err(|e| ApiError::bad("peer-unreachable", e.to_string()))?;
-    Ok(Json(Done { status: "ok" }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct Discovered {
-    status: &'static str,
-    discovered: Vec<String>,
+    Ok(Json(Done {
+        status: "ok".into(),
+    }))
 }
 
 #[utoipa::path(post, path = "/discover_peers", tag = "peers", responses((status = 200, body = Discovered), (status = 403)))]
@@ -191,7 +143,7 @@ pub(super) async fn discover_peers(State(state): State<AppState>) -> ApiResult<J
     let network = state.network.as_ref().ok_or(ApiError::NetworkUnavailable)?;
     let discovered = network.discover().await;
     Ok(Json(Discovered {
-        status: "ok",
+        status: "ok".into(),
         discovered: discovered.iter().map(ToString::to_string).collect(),
     }))
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
@@ -11,7 +11,8 @@ use super::AppState;
 use super::chain_routes::{block_status, spent_outputs};
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, parse_address, parse_coins, parse_txid};
-use super::views::{Coins, TxStatus, TxView};
+use crate::api_types::tx::{MempoolSummary, MerkleProof, PoolEntry, PoolView, TxAccepted};
+use crate::api_types::{Coins, TxStatus, TxView};
 use crate::primitives::merkle::merkle_branch;
 use crate::primitives::{
     Amount, OutPoint, PublicKeyBytes, SignatureBytes, Transaction, TxIn, TxOut, Txid, Witness,
@@ -67,16 +68,6 @@ pub(super) async fn transaction_status(
     Ok(Json(find(&state, &parse_txid(&txid)?).await?.status))
 }
 
-/// `GET /tx/{txid}/merkle-proof`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MerkleProof {
-    block_height: u32,
-    block_hash: String,
-    pos: u32,
-    merkle: Vec<String>,
-    wtxid: String,
-}
-
 #[utoipa::path(get, path = "/tx/{txid}/merkle-proof", tag = "transactions", params(("txid" = String, Path)), responses((status = 200, body = MerkleProof), (status = 400), (status = 404)))]
 pub(super) async fn merkle_proof(
     State(state): State<AppState>,
@@ -108,26 +99,6 @@ pub(super) async fn merkle_proof(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct PoolEntry {
-    txid: String,
-    #[schema(value_type = f64)]
-    fee: Coins,
-    fee_units: u64,
-    /// Base units per byte.
-    fee_rate: f64,
-    size: usize,
-    time_added: u64,
-    transaction: TxView,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct PoolView {
-    count: usize,
-    bytes: usize,
-    transactions: Vec<PoolEntry>,
-}
-
 /// Entries `/transaction_pool` lists at most.
 const POOL_LISTED: usize = 1_000;
 
@@ -152,15 +123,6 @@ pub(super) async fn transaction_pool(State(state): State<AppState>) -> ApiResult
         bytes: pool.total_bytes(),
         transactions,
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct MempoolSummary {
-    count: usize,
-    bytes: usize,
-    #[schema(value_type = f64)]
-    total_fee: Coins,
-    total_fee_units: u64,
 }
 
 #[utoipa::path(get, path = "/mempool", tag = "transactions", responses((status = 200, body = MempoolSummary)))]
@@ -223,16 +185,6 @@ pub(super) enum TxForm {
 pub(super) struct SubmitTx {
     hex: Option<String>,
     transaction: Option<TransactionJson>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct TxAccepted {
-    status: &'static str,
-    txid: String,
-    #[schema(value_type = f64)]
-    fee: Coins,
-    fee_units: u64,
-    size: usize,
 }
 
 fn parse_hex_field<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
@@ -314,7 +266,7 @@ async fn submit(state: &AppState, body: SubmitTx) -> ApiResult<Json<TxAccepted>>
         .submit_transaction(tx, crate::node::TxOrigin::Client)
         .await?;
     Ok(Json(TxAccepted {
-        status: "accepted",
+        status: "accepted".into(),
         txid: accepted.txid.to_string(),
         fee: Coins(accepted.fee),
         fee_units: accepted.fee.units(),

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::rest::Status;
+use crate::rest::StatusView;
 
 /// Off a terminal, one status block in this many is printed (every 10 s at one poll per 2 s).
 pub const PRINT_EVERY: u32 = 5;
@@ -50,7 +50,7 @@ pub struct Summary {
 #[derive(Debug)]
 pub struct NodeStatus {
     pub node_id: String,
-    pub state: Result<Status, String>,
+    pub state: Result<StatusView, String>,
 }
 
 /// The table, the miners and how to use their wallets.
@@ -148,7 +148,7 @@ pub fn render_status(nodes: &[NodeStatus], unix_now: u64) -> String {
 
 /// Whether every node answers with the same tip.
 pub fn agreement(nodes: &[NodeStatus]) -> String {
-    let tips: Vec<&Status> = nodes.iter().filter_map(|n| n.state.as_ref().ok()).collect();
+    let tips: Vec<&StatusView> = nodes.iter().filter_map(|n| n.state.as_ref().ok()).collect();
     let mut distinct: Vec<&str> = tips.iter().map(|s| s.best_block_hash.as_str()).collect();
     distinct.sort_unstable();
     distinct.dedup();
@@ -295,8 +295,8 @@ fn short_error(error: &str) -> String {
 mod tests {
     use super::*;
 
-    fn status(tip: &str, height: u32) -> Status {
-        Status {
+    fn status(tip: &str, height: u32) -> StatusView {
+        StatusView {
             node_id: "n".into(),
             network: "dev".into(),
             height,
@@ -306,10 +306,11 @@ mod tests {
             mempool_bytes: 0,
             tip_time: 0,
             utxo_commitment: String::new(),
+            ..StatusView::default()
         }
     }
 
-    fn node(id: &str, state: Result<Status, String>) -> NodeStatus {
+    fn node(id: &str, state: Result<StatusView, String>) -> NodeStatus {
         NodeStatus {
             node_id: id.into(),
             state,

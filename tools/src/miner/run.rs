@@ -16,7 +16,7 @@ use super::report::{Report, Tally};
 use super::tip::TipWatch;
 use super::work::{Work, WorkError};
 use super::workers::{Pool, Solution};
-use crate::rest::{NodeClient, RestError, SubmitResult, Template};
+use crate::rest::{NodeClient, RestError, SubmitResult, TemplateView};
 
 /// How a miner runs.
 #[derive(Clone, Debug)]
@@ -208,13 +208,13 @@ impl Miner {
     async fn template(
         &mut self,
         events: &mut dyn FnMut(MinerEvent),
-    ) -> Result<Template, MinerError> {
+    ) -> Result<TemplateView, MinerError> {
         let mut backoff = FIRST_BACKOFF;
         let body = json!({"miner_address": self.config.payout.to_string()});
         loop {
             for _ in 0..self.config.nodes.len() {
                 let node = &self.config.nodes[self.node];
-                match node.post::<Template>("/mine_block", &body).await {
+                match node.post::<TemplateView>("/mine_block", &body).await {
                     Ok(template) => return Ok(template),
                     Err(error) if error.is_unreachable() => {
                         events(MinerEvent::NodeDown {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chaincore::primitives::merkle::root_from_branch;
 use chaincore::primitives::{Block, BlockHeader, MerkleRoot, Target, Transaction, decode};
 
-use crate::rest::Template;
+use crate::rest::TemplateView;
 
 /// Why a template cannot be mined.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,7 +47,7 @@ fn hex_field(field: &'static str, text: &str) -> Result<Vec<u8>, WorkError> {
 }
 
 impl Work {
-    pub fn from_template(template: &Template) -> Result<Self, WorkError> {
+    pub fn from_template(template: &TemplateView) -> Result<Self, WorkError> {
         let header: BlockHeader = decode(&hex_field("header_hex", &template.header_hex)?)
             .map_err(|e| malformed("header_hex")(e.to_string()))?;
         let coinbase = hex_field("coinbase_hex", &template.coinbase_hex)?;
@@ -137,7 +137,7 @@ mod tests {
     use chaincore::testkit::key;
 
     /// A template like the node's: a coinbase with an extra-nonce and one other transaction.
-    fn fixture() -> (Template, Block) {
+    fn fixture() -> (TemplateView, Block) {
         let payout = key(1).address();
         let coinbase = build_coinbase(
             Height::new(5),
@@ -167,7 +167,7 @@ mod tests {
         let offset = (0..encoded.len() - 8)
             .find(|&i| encoded[i..i + 8] == 0u64.to_le_bytes())
             .unwrap();
-        let template = Template {
+        let template = TemplateView {
             template_id: 9,
             height: 5,
             previous_block_hash: "00".repeat(32),
@@ -184,6 +184,7 @@ mod tests {
             extra_nonce_offset: offset,
             coinbase_value_units: 0,
             fees_units: 0,
+            ..TemplateView::default()
         };
         (template, block)
     }

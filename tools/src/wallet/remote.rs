@@ -7,9 +7,13 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use chaincore::api_types::address::{BalanceView, HistoryPage, UtxoList, UtxoView};
+use chaincore::api_types::chain::BlockView;
+use chaincore::api_types::dev::ChainMoved;
+use chaincore::api_types::tx::{MerkleProof, PoolView, TxAccepted};
+use chaincore::api_types::{TxStatus, TxView};
 use chaincore::consensus::Network;
 use chaincore::primitives::{Address, Amount, BlockHash, OutPoint, Transaction, encode};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::coins::Coin;
@@ -18,108 +22,6 @@ use crate::rest::{NodeClient, RestError};
 
 /// The most coins `/utxos` lists in one answer.
 const MAX_UTXOS: u32 = 1_000;
-
-#[derive(Debug, Deserialize)]
-struct UtxoList {
-    utxos: Vec<UtxoEntry>,
-}
-
-/// What `/generate` mined.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Generated {
-    /// The blocks' hashes, oldest first.
-    pub blocks: Vec<String>,
-    pub height: u32,
-}
-
-/// One unspent output of the wallet, as `/utxos` lists it.
-#[derive(Clone, Debug, Deserialize)]
-pub struct UtxoEntry {
-    pub txid: String,
-    pub vout: u32,
-    pub amount_units: u64,
-    pub height: u32,
-    pub is_coinbase: bool,
-    pub confirmations: u32,
-    pub mature: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct Pool {
-    transactions: Vec<PoolEntry>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PoolEntry {
-    transaction: PoolTx,
-}
-
-#[derive(Debug, Deserialize)]
-struct PoolTx {
-    inputs: Vec<PoolInput>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PoolInput {
-    txid: String,
-    vout: u32,
-}
-
-/// `/balance/{address}` in base units.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Balance {
-    pub confirmed_units: u64,
-    pub immature_units: u64,
-    /// The net change pending transactions would make (may be negative).
-    pub pending_units: i64,
-    pub utxo_count: u64,
-    pub height: u32,
-}
-
-/// One entry of `/transactions/{address}`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct HistoryEntry {
-    pub txid: String,
-    pub height: u32,
-    pub block_hash: Option<String>,
-    pub net_units: i64,
-    pub confirmations: u32,
-}
-
-/// A page of history and the cursor of the next (older) page.
-#[derive(Clone, Debug, Deserialize)]
-pub struct HistoryPage {
-    pub transactions: Vec<HistoryEntry>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TxAnswer {
-    hex: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct MerkleProof {
-    block_hash: String,
-    pos: usize,
-    merkle: Vec<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BlockAnswer {
-    header_hex: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct TxStatus {
-    confirmed: bool,
-    block_height: Option<u32>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Accepted {
-    txid: String,
-}
 
 /// The wallet's view of one node.
 #[derive(Clone, Debug)]
@@ -147,11 +49,11 @@ impl Remote {
         Ok(network.params().genesis_hash())
     }
 
-    pub async fn balance(&self, address: &Address) -> Result<Balance, RestError> {
+    pub async fn balance(&self, address: &Address) -> Result<BalanceView, RestError> {
         self.node.get(&format!("/balance/{address}")).await
     }
 
-    pub async fn utxos(&self, address: &Address) -> Result<Vec<UtxoEntry>, RestError> {
+    pub async fn utxos(&self, address: &Address) -> Result<Vec<UtxoView>, RestError> {
         let list: UtxoList = self
             .node
             .get(&format!("/utxos/{address}?limit={MAX_UTXOS}"))
@@ -161,7 +63,7 @@ impl Remote {
 
     /// The wallet's coins, each marked immature or already spent by a pending transaction.
     pub async fn coins(&self, address: &Address) -> Result<Vec<Coin>, RestError> {
-        let pool: Pool = self.node.get("/transaction_pool").await?;
+        let pool: PoolView = self.node.get("/transaction_pool").await?;
         let pending: HashSet<(String, u32)> = pool
             .transactions
             .into_iter()
@@ -192,7 +94,7 @@ impl Remote {
 
     /// Submits `tx`; the node's txid on acceptance.
     pub async fn submit(&self, tx: &Transaction) -> Result<String, RestError> {
-        let accepted: Accepted = self
+        let accepted: TxAccepted = self
             .node
             .post(
                 "/add_transaction",
@@ -203,7 +105,7 @@ impl Remote {
     }
 
     /// Has a dev node mine `blocks` blocks paying `address` at once (`/generate`).
-    pub async fn generate(&self, address: &Address, blocks: u32) -> Result<Generated, RestError> {
+    pub async fn generate(&self, address: &Address, blocks: u32) -> Result<ChainMoved, RestError> {
         let body = json!({ "blocks": blocks, "address": address.to_string() });
         self.node.post("/generate", &body).await
     }
@@ -242,9 +144,9 @@ impl Remote {
 
     /// What the node offers as proof that `txid` is in block `block_hash`.
     pub async fn inclusion_claim(&self, txid: &str) -> Result<InclusionClaim, RestError> {
-        let tx: TxAnswer = self.node.get(&format!("/tx/{txid}")).await?;
+        let tx: TxView = self.node.get(&format!("/tx/{txid}")).await?;
         let proof: MerkleProof = self.node.get(&format!("/tx/{txid}/merkle-proof")).await?;
-        let block: BlockAnswer = self
+        let block: BlockView = self
             .node
             .get(&format!("/block/{}", proof.block_hash))
             .await?;
@@ -252,9 +154,9 @@ impl Remote {
             txid: txid.to_owned(),
             tx_hex: tx.hex,
             block_hash: proof.block_hash,
-            position: proof.pos,
+            position: proof.pos as usize,
             branch: proof.merkle,
-            header_hex: block.header_hex,
+            header_hex: block.summary.header_hex,
         })
     }
 }

@@ -1,0 +1,63 @@
+//! The JSON shapes of peers: `/peers`, `/getpeers`, the admin peer routes.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct PeerView {
+    pub peer_id: String,
+    pub address: String,
+    pub listen_addrs: Vec<String>,
+    pub direction: String,
+    pub rest_url: Option<String>,
+    pub node_id: Option<String>,
+    pub height: Option<u32>,
+    pub score: f64,
+    pub ping_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct PeerList {
+    pub count: usize,
+    pub peers: Vec<PeerView>,
+    /// Peers kept out for misbehaving, with the seconds their ban has left.
+    pub banned: Vec<BannedView>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct BannedView {
+    pub peer_id: String,
+    pub seconds_left: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct SharedPeer {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    pub rest_url: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct GetPeers {
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub rest_url: String,
+    pub peers: Vec<SharedPeer>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct Done {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct Discovered {
+    pub status: String,
+    pub discovered: Vec<String>,
+}
