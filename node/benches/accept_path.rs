@@ -12,9 +12,7 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-#[path = "../tests/common/db.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod db;
+use chaincore_test_support::db;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,9 +6,7 @@
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
-#[path = "../tests/common/db.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod db;
+use chaincore_test_support::db;
 
 use std::time::{Duration, Instant};
 

@@ -11,10 +11,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use chaincore::primitives::{BlockHeader, sha256d};
-
-#[path = "common/ceiling.rs"]
-mod ceiling;
-use ceiling::openssl_compressions_per_second;
+use chaincore_test_support::ceiling::openssl_compressions_per_second;
 
 const RUN_FOR: Duration = Duration::from_secs(2);
 

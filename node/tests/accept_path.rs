@@ -6,6 +6,8 @@
 
 mod common;
 
+use chaincore_test_support::on_both_backends;
+
 use chaincore::chain::BlockStatus;
 use chaincore::chainstate::{ChainError, ChainState, HeadersOutcome, SubmitOutcome};
 use chaincore::consensus::{BlockError, TxError};

@@ -13,6 +13,8 @@
 
 mod common;
 
+use chaincore_test_support::on_both_backends;
+
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};

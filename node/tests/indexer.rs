@@ -3,6 +3,8 @@
 
 mod common;
 
+use chaincore_test_support::on_both_backends;
+
 use chaincore::chainstate::ChainState;
 use chaincore::consensus::params::DEV;
 use chaincore::indexer::Indexer;

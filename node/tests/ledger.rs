@@ -5,6 +5,8 @@
 
 mod common;
 
+use chaincore_test_support::on_both_backends;
+
 use chaincore::chainstate::SubmitOutcome;
 use chaincore::consensus::params::DEV;
 use chaincore::consensus::{Params, TxError};

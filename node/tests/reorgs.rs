@@ -4,6 +4,8 @@
 
 mod common;
 
+use chaincore_test_support::on_both_backends;
+
 use chaincore::chain::{BlockStatus, ChainEvent, ChainUpdate};
 use chaincore::chainstate::{ChainError, ChainState, HeadersOutcome, SubmitOutcome};
 use chaincore::consensus::BlockError;

@@ -4,6 +4,8 @@
 
 mod common;
 
+use chaincore_test_support::on_both_backends;
+
 use std::collections::HashMap;
 
 use chaincore::chain::{BlockChanges, BlockStatus, ChainDiff, IndexEntry, UtxoCommitment};

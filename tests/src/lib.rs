@@ -12,10 +12,10 @@
 //!   network of nodes in them for partition scenarios (root only).
 //! - [`peer`]: a bare libp2p peer speaking ChainCore's protocols, for misbehaving on purpose.
 //! - [`pgserver`]: a private PostgreSQL server to stop and start under a node.
-//! - [`db`]: fresh test databases (shared with the node crate's tests).
+//! - [`db`], [`eventually`], [`within`], [`on_both_backends!`]: from
+//!   `chaincore-test-support`, shared with the node crate's tests.
 
-#[path = "../../node/tests/common/db.rs"]
-pub mod db;
+pub use chaincore_test_support::{db, eventually, on_both_backends, within};
 
 pub mod client;
 pub mod contract;
@@ -29,34 +29,3 @@ pub mod peer;
 pub mod pgserver;
 pub mod tools;
 pub mod wallet;
-
-/// Waits for `condition` to hold, polling, until `deadline` has passed.
-pub async fn eventually<F, Fut>(what: &str, deadline: std::time::Duration, condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    assert!(
-        within(deadline, condition).await,
-        "timed out after {deadline:?} waiting for {what}"
-    );
-}
-
-/// Whether `condition` holds within `deadline`, polled as by [`eventually`]; for a caller
-/// that has more to say than [`eventually`]'s message when it does not (a node's log).
-pub async fn within<F, Fut>(deadline: std::time::Duration, mut condition: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = std::time::Instant::now() + deadline;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if std::time::Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-}

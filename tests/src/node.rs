@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chaincore_tools::cluster::process::{Ready, parse_ready};
+
 use crate::db::{Backend, TestDb};
 
 /// How long a node may take to start (a fresh database, migrations, genesis).
@@ -61,14 +63,6 @@ pub struct Placement {
     pub bind: Option<String>,
     pub api_port: u16,
     pub p2p_port: u16,
-}
-
-/// What a node's ready line says.
-#[derive(Debug, Clone, Default)]
-struct Ready {
-    url: String,
-    p2p: String,
-    peer_id: String,
 }
 
 /// A running node, stopped on drop.
@@ -167,7 +161,7 @@ impl NodeProcess {
         }
         let mut child = command.spawn().expect("start chaincore-node");
         let ready = wait_ready(&mut child, &self.log);
-        (self.url, self.p2p, self.peer_id) = (ready.url, ready.p2p, ready.peer_id);
+        (self.url, self.p2p, self.peer_id) = (ready.api, ready.p2p, ready.peer_id);
         self.child = Some(child);
     }
 
@@ -221,17 +215,8 @@ impl NodeProcess {
         let Some(mut child) = self.child.take() else {
             return true;
         };
-        terminate(&child);
-        let until = Instant::now() + STOP_DEADLINE;
-        while Instant::now() < until {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        let stopped = stop_child(&mut child, nix::sys::signal::Signal::SIGTERM, STOP_DEADLINE);
+        stopped.is_some_and(|status| status.success())
     }
 
     /// The last lines of the node's log, for failure messages.
@@ -253,8 +238,27 @@ pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
     }
 }
 
-fn terminate(child: &Child) {
-    signal(child.id(), nix::sys::signal::Signal::SIGTERM);
+/// Sends `how` to `child` and waits `grace` for it to exit; then SIGKILL. Its exit status
+/// if it exited by itself, `None` if it had to be killed.
+pub fn stop_child(
+    child: &mut Child,
+    how: nix::sys::signal::Signal,
+    grace: Duration,
+) -> Option<std::process::ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    signal(child.id(), how);
+    let until = Instant::now() + grace;
+    while Instant::now() < until {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 fn tail(path: &std::path::Path) -> String {
@@ -278,18 +282,8 @@ fn wait_ready(child: &mut Child, log: &std::path::Path) -> Ready {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let field = |name: &str| {
-                line.split_whitespace()
-                    .find_map(|w| w.strip_prefix(name))
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            if line.starts_with("chaincore-node ready") {
-                let _ = tx.send(Ready {
-                    url: field("api="),
-                    p2p: field("p2p="),
-                    peer_id: field("peer_id="),
-                });
+            if let Some(ready) = parse_ready(&line) {
+                let _ = tx.send(ready);
             }
         }
     });

@@ -86,29 +86,20 @@ impl Net {
     }
 
     /// Polls `condition` until it holds; panics at the deadline with every node's state.
-    pub async fn wait_for<F, Fut>(
-        &self,
-        what: &str,
-        deadline: Duration,
-        mut condition: F,
-    ) -> Duration
+    /// Returns how long it took.
+    pub async fn wait_for<F, Fut>(&self, what: &str, deadline: Duration, condition: F) -> Duration
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
         let started = Instant::now();
-        loop {
-            if condition().await {
-                return started.elapsed();
-            }
-            if started.elapsed() > deadline {
-                panic!(
-                    "timed out after {deadline:?} waiting for {what}\n{}",
-                    self.describe().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if !crate::within(deadline, condition).await {
+            panic!(
+                "timed out after {deadline:?} waiting for {what}\n{}",
+                self.describe().await
+            );
         }
+        started.elapsed()
     }
 
     /// Mines `n` blocks on node `i` paying `payout` (a test-side miner on the dev schedule).

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::node::signal;
+use crate::node::stop_child;
 
 /// The passphrase the test wallets are sealed with.
 pub const PASSPHRASE: &str = "test passphrase";
@@ -202,19 +202,9 @@ impl ToolProcess {
 
     /// Ctrl-C, as a user would; SIGKILL if it has not exited within 10 s. Its exit code.
     pub fn interrupt(&mut self) -> Option<i32> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            return status.code();
-        }
-        signal(self.child.id(), nix::sys::signal::Signal::SIGINT);
-        let until = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < until {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        self.child.wait().ok().and_then(|s| s.code())
+        let grace = Duration::from_secs(10);
+        stop_child(&mut self.child, nix::sys::signal::Signal::SIGINT, grace)
+            .and_then(|status| status.code())
     }
 }
 

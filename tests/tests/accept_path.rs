@@ -18,6 +18,7 @@ use chaincore_tests::db::Backend;
 use chaincore_tests::eventually;
 use chaincore_tests::miner::{block_on, mine_many, submit};
 use chaincore_tests::node::{NodeOptions, NodeProcess};
+use chaincore_tests::on_both_backends;
 use chaincore_tests::peer::{RawPeer, Seen};
 use chaincore_tests::wallet::pay;
 use libp2p::PeerId;
@@ -586,28 +587,6 @@ async fn a_stalling_peer_loses_its_blocks_to_an_honest_one(backend: Backend) {
         took < Duration::from_secs(25),
         "the stall timeout freed the blocks, not the request timeout: {took:?}"
     );
-}
-
-/// One `#[tokio::test]` per backend of the node under test.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(chaincore_tests::db::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(chaincore_tests::db::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(

@@ -13,6 +13,7 @@ use chaincore_tests::db::Backend;
 use chaincore_tests::events::Events;
 use chaincore_tests::miner::{block_on, mine, mine_many, submit};
 use chaincore_tests::node::{NodeOptions, NodeProcess};
+use chaincore_tests::on_both_backends;
 use chaincore_tests::wallet::pay;
 use serde_json::{Value, json};
 
@@ -477,27 +478,6 @@ async fn every_metric_exists_before_anything_happened() {
     ] {
         assert!(metrics.contains(series), "/metrics lacks `{series}`");
     }
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(chaincore_tests::db::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(chaincore_tests::db::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chaincore_tests::client::Client;
+use chaincore_tests::db::postgres_admin;
 use chaincore_tests::eventually;
 use chaincore_tests::node::signal;
 use chaincore_tests::tools::{ToolProcess, run_tool};
@@ -24,11 +25,6 @@ const CONNECT: Duration = Duration::from_secs(60);
 const STOP: Duration = Duration::from_secs(20);
 /// How long miners may take to get every node past height 3 on one tip.
 const MINING: Duration = Duration::from_secs(120);
-/// Servers the PostgreSQL test tries (as the node crate's tests do).
-const PG_ADMIN_URLS: [&str; 2] = [
-    "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres",
-    "postgres://postgres@127.0.0.1:5432/postgres",
-];
 
 /// A `chaincore-cluster` process in a temporary directory; when dropped, it is interrupted,
 /// any process it recorded that still runs is killed, and `down` removes what it left.
@@ -374,29 +370,6 @@ async fn five_nodes_and_two_miners_agree_on_a_growing_chain() {
     let pids = cluster.seen.clone();
     assert_eq!(cluster.interrupt(&record).await, Some(0));
     assert_all_gone(&pids);
-}
-
-/// The first PostgreSQL server that answers, or `None` (skipping loudly) unless
-/// `CHAINCORE_REQUIRE_POSTGRES=1`.
-async fn postgres_admin() -> Option<(String, sea_orm::DatabaseConnection)> {
-    let candidates: Vec<String> = match std::env::var("CHAINCORE_TEST_PG_ADMIN_URL") {
-        Ok(url) => vec![url],
-        Err(_) => PG_ADMIN_URLS.iter().map(|s| (*s).to_owned()).collect(),
-    };
-    for url in candidates {
-        if let Ok(admin) = sea_orm::Database::connect(url.as_str()).await {
-            return Some((url, admin));
-        }
-    }
-    let required = std::env::var("CHAINCORE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "CHAINCORE_REQUIRE_POSTGRES=1 but no PostgreSQL server answers"
-    );
-    eprintln!(
-        "\n*** SKIPPED: no PostgreSQL server answers; set CHAINCORE_REQUIRE_POSTGRES=1 to fail instead ***\n"
-    );
-    None
 }
 
 /// Which databases whose names start with `prefix` exist.

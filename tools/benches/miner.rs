@@ -21,9 +21,7 @@ use chaincore_tools::miner::work::Work;
 use chaincore_tools::miner::workers::Pool;
 use chaincore_tools::rest::TemplateView;
 
-#[path = "../../node/benches/common/ceiling.rs"]
-mod ceiling;
-use ceiling::openssl_compressions_per_second;
+use chaincore_test_support::ceiling::openssl_compressions_per_second;
 
 const RUN_FOR: Duration = Duration::from_secs(3);
 

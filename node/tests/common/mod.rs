@@ -4,8 +4,9 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 pub mod checks;
-pub mod db;
 pub mod forks;
+
+pub use chaincore_test_support::db;
 
 use chaincore::consensus::Params;
 use chaincore::consensus::params::DEV;

@@ -1,11 +1,11 @@
 //! The ceiling the hashing benchmarks measure themselves against: this machine's raw SHA-256
 //! compression rate on one thread, from `openssl speed`. Shared by `node/benches/hashing.rs`
-//! and `tools/benches/miner.rs` (included with `#[path]`).
+//! and `tools/benches/miner.rs`.
 
 use std::process::Command;
 
 /// OpenSSL's SHA-256 throughput in 64-byte compressions per second, if `openssl` is installed.
-pub(crate) fn openssl_compressions_per_second() -> Option<f64> {
+pub fn openssl_compressions_per_second() -> Option<f64> {
     let out = Command::new("openssl")
         .args([
             "speed", "-seconds", "2", "-evp", "sha256", "-bytes", "16384",

@@ -5,7 +5,7 @@
 //! `CHAINCORE_TEST_PG_ADMIN_URL`). When none answers, PostgreSQL tests skip with a loud
 //! message, unless `CHAINCORE_REQUIRE_POSTGRES=1`, which makes them fail.
 
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 
 const ADMIN_URLS: [&str; 2] = [
     "postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres",
@@ -52,40 +52,46 @@ impl TestDb {
     }
 
     pub async fn postgres() -> Option<TestDb> {
-        let required = std::env::var("CHAINCORE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-        let candidates: Vec<String> = match std::env::var("CHAINCORE_TEST_PG_ADMIN_URL") {
-            Ok(url) => vec![url],
-            Err(_) => ADMIN_URLS.iter().map(|s| s.to_string()).collect(),
-        };
-        for admin_url in candidates {
-            let Ok(admin) = Database::connect(admin_url.as_str()).await else {
-                continue;
-            };
-            let name = format!(
-                "chaincore_test_{}_{}",
-                std::process::id(),
-                fastrand::u64(..)
-            );
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create a test database");
-            let url = replace_database(&admin_url, &name);
-            return Some(TestDb {
-                url,
-                backend: Backend::Postgres,
-                cleanup: Cleanup::Drop { admin_url, name },
-            });
-        }
-        assert!(
-            !required,
-            "CHAINCORE_REQUIRE_POSTGRES=1 but no PostgreSQL server answers"
+        let (admin_url, admin) = postgres_admin().await?;
+        let name = format!(
+            "chaincore_test_{}_{}",
+            std::process::id(),
+            fastrand::u64(..)
         );
-        eprintln!(
-            "\n*** SKIPPED: no PostgreSQL server answers; set CHAINCORE_REQUIRE_POSTGRES=1 to fail instead ***\n"
-        );
-        None
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a test database");
+        let url = replace_database(&admin_url, &name);
+        Some(TestDb {
+            url,
+            backend: Backend::Postgres,
+            cleanup: Cleanup::Drop { admin_url, name },
+        })
     }
+}
+
+/// The first PostgreSQL server that answers (its admin URL and a connection), or `None`,
+/// skipping loudly, unless `CHAINCORE_REQUIRE_POSTGRES=1`, which makes it panic.
+pub async fn postgres_admin() -> Option<(String, DatabaseConnection)> {
+    let candidates: Vec<String> = match std::env::var("CHAINCORE_TEST_PG_ADMIN_URL") {
+        Ok(url) => vec![url],
+        Err(_) => ADMIN_URLS.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    for url in candidates {
+        if let Ok(admin) = Database::connect(url.as_str()).await {
+            return Some((url, admin));
+        }
+    }
+    let required = std::env::var("CHAINCORE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "CHAINCORE_REQUIRE_POSTGRES=1 but no PostgreSQL server answers"
+    );
+    eprintln!(
+        "\n*** SKIPPED: no PostgreSQL server answers; set CHAINCORE_REQUIRE_POSTGRES=1 to fail instead ***\n"
+    );
+    None
 }
 
 /// Bytes a test database takes on disk: the SQLite file and its write-ahead log, or
@@ -160,7 +166,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::db::Backend::Sqlite).await;
+                    super::$name($crate::db::Backend::Sqlite).await;
                 }
             )*
         }
@@ -168,7 +174,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::db::Backend::Postgres).await;
+                    super::$name($crate::db::Backend::Postgres).await;
                 }
             )*
         }
