@@ -174,7 +174,7 @@ fn checked_bootstrap(given: Option<Vec<String>>) -> anyhow::Result<Vec<String>> 
     let entries = given.unwrap_or_default();
     for entry in &entries {
         entry
-            .parse::<crate::network::PeerTarget>()
+            .parse::<crate::network::target::PeerTarget>()
             .map_err(|e| anyhow::anyhow!("--bootstrap-nodes: {e}"))?;
     }
     Ok(entries)

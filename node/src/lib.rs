@@ -6,12 +6,15 @@
 //!
 //! ```text
 //!   shell (feature "full"):
-//!     launch ─▶ api ──────┐
+//!     launch ─▶ api ──────┐   (api and sync also hold a NetworkHandle)
 //!               network ──┼─▶ node ─▶ ledger ─▶ chainstate ─▶ storage
 //!               sync ─────┘     └───▶ indexer ─────────────────▲
 //!                                 ledger and chainstate stand on the pure core:
-//!   pure core:               mempool ─▶ chain ─▶ consensus ─▶ primitives
+//!   pure core:  api_types   mempool ─▶ chain ─▶ consensus ─▶ primitives
 //! ```
+//!
+//! The node knows nothing of the network, the API or sync. REST reads take the node's
+//! published snapshot and the store; only writes take the ledger's lock.
 //!
 //! `docs/architecture.md` maps the shell: who owns what, which lock guards what, and the
 //! paths of a gossiped block and of a REST read.
@@ -23,6 +26,7 @@
 //! - [`chain`]: the block index, best-chain choice, reorg plans, per-block change sets, the
 //!   UTXO commitment, the orphan pool and chain events.
 //! - [`mempool`]: transactions waiting for a block, and block templates.
+//! - [`api_types`]: the JSON shapes of the REST API, which the node serves and the tools read.
 //! - [`testkit`]: builds valid chains in memory, for tests, benchmarks and demos.
 //!
 //! The pure core reads no clock, touches no disk or socket and imports none of tokio,

@@ -10,6 +10,7 @@
 mod entities;
 pub mod node_tables;
 mod pool;
+mod queries;
 pub mod reads;
 mod rows;
 pub mod sql;

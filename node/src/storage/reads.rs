@@ -196,7 +196,7 @@ impl SqlStore {
     ) -> Result<std::collections::HashMap<BlockHash, BodyFacts>, StoreError> {
         let mut facts = std::collections::HashMap::with_capacity(hashes.len());
         let keys: Vec<_> = hashes.iter().filter_map(|h| self.block_key(h)).collect();
-        for chunk in keys.chunks(super::sql::KEYS_PER_STATEMENT) {
+        for chunk in keys.chunks(super::queries::KEYS_PER_STATEMENT) {
             let rows: Vec<BodyFactsRow> = blocks::Entity::find()
                 .select_only()
                 .columns([
@@ -205,7 +205,7 @@ impl SqlStore {
                     blocks::Column::Size,
                     blocks::Column::MinerAddress,
                 ])
-                .filter(super::sql::blocks_with(chunk))
+                .filter(super::queries::blocks_with(chunk))
                 .into_tuple()
                 .all(self.connection())
                 .await?;

@@ -9,33 +9,32 @@
 //! `blocks` is keyed by `(height, hash)`, so that headers, which arrive in height order,
 //! append to the key instead of scattering over it; [`BlockHeights`] finds a hash's height.
 //!
-//! This file holds the store and its reads; `txn` its transactions' writes, `rows` the
-//! conversions, `pool` the connection pool.
+//! This file holds the store and its reads; `txn` its transactions' writes, `queries` what
+//! both share, `rows` the conversions, `pool` the connection pool.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use super::entities::{
-    address_balances, block_undo, blocks, chain_state, explorer_index, mempool, transactions, utxos,
+    address_balances, blocks, chain_state, explorer_index, mempool, transactions, utxos,
+};
+use super::queries::{
+    BlockHeights, BlockKey, KEYS_PER_STATEMENT, blocks_with, read_block, read_coins, read_undo,
 };
 use super::rows::{
     IndexRow, address_from, amount_from, array_from, coin_from, corrupt, hash_from, height_from,
-    index_entry_from, outpoint_key, unsigned_from,
+    index_entry_from, unsigned_from,
 };
 use super::txn::SqlTxn;
 use super::{AddressBalance, ChainStore, ChainTip, MempoolRecord, StoreError};
 use crate::chain::{IndexEntry, UndoData, UtxoCommitment};
 use crate::consensus::{Coin, Network};
 use crate::primitives::{Address, Block, BlockHash, Height, OutPoint, decode};
-
-/// Rows per multi-row statement: far below SQLite's 32,766 and PostgreSQL's 65,535 bind
-/// parameters for our widest table (9 columns).
-pub(super) const BATCH_ROWS: usize = 1_000;
 
 impl From<DbErr> for StoreError {
     fn from(e: DbErr) -> Self {
@@ -50,59 +49,6 @@ pub struct SqlStore {
     network: Network,
     heights: Arc<BlockHeights>,
 }
-
-/// The height of every block row, by hash: a read by hash needs it to use the key of
-/// `blocks`, as Bitcoin Core finds a block on disk through its in-memory index. Read from
-/// the table at open, and extended by a transaction's new rows only once it has committed,
-/// so it never names a row the database does not hold. Rows of `blocks` are never deleted.
-/// One process writes a database (the node); a store opened beside it knows the blocks of
-/// the moment it opened.
-/// (About 50 bytes a block: 5 MB at height 100,000.)
-#[derive(Debug, Default)]
-pub(super) struct BlockHeights(RwLock<HashMap<BlockHash, Height>>);
-
-impl BlockHeights {
-    async fn load(db: &DatabaseConnection) -> Result<Self, StoreError> {
-        let rows: Vec<(Vec<u8>, i64)> = blocks::Entity::find()
-            .select_only()
-            .columns([blocks::Column::Hash, blocks::Column::Height])
-            .into_tuple()
-            .all(db)
-            .await?;
-        let map = rows
-            .iter()
-            .map(|(hash, height)| Ok((hash_from(hash, "blocks")?, height_from(*height, "blocks")?)))
-            .collect::<Result<_, StoreError>>()?;
-        Ok(Self(RwLock::new(map)))
-    }
-
-    pub(super) fn get(&self, hash: &BlockHash) -> Option<Height> {
-        self.0.read().expect("not poisoned").get(hash).copied()
-    }
-
-    pub(super) fn extend(&self, committed: HashMap<BlockHash, Height>) {
-        self.0.write().expect("not poisoned").extend(committed);
-    }
-}
-
-/// The key of a block row.
-pub(super) type BlockKey = (Height, BlockHash);
-
-/// Rows of `blocks` with any of `keys` (not empty), in a form both backends answer from the
-/// key: `(height = ? AND hash = ?) OR ...`. (SQLite takes a row-value `IN` only with a
-/// subquery, and `height IN .. AND hash IN ..` would probe every pair.)
-pub(super) fn blocks_with(keys: &[BlockKey]) -> Condition {
-    keys.iter().fold(Condition::any(), |any, (height, hash)| {
-        any.add(
-            Condition::all()
-                .add(blocks::Column::Height.eq(i64::from(height.get())))
-                .add(blocks::Column::Hash.eq(hash.as_bytes().to_vec())),
-        )
-    })
-}
-
-/// Rows per `blocks_with` statement: two bound parameters each.
-pub(super) const KEYS_PER_STATEMENT: usize = 250;
 
 impl SqlStore {
     /// Forgets the chain state derived from the stored blocks, in one transaction: the UTXO
@@ -344,58 +290,4 @@ impl SqlStore {
             .map(|(h, hash)| Ok((height_from(*h, "blocks")?, hash_from(hash, "blocks")?)))
             .collect()
     }
-}
-
-/// The body of the block row `key` (`None`: no such row, or no body yet).
-pub(super) async fn read_block(
-    db: &impl ConnectionTrait,
-    key: Option<BlockKey>,
-) -> Result<Option<Block>, StoreError> {
-    let Some((height, hash)) = key else {
-        return Ok(None);
-    };
-    let id = (hash.as_bytes().to_vec(), i64::from(height.get()));
-    let data: Option<Option<Vec<u8>>> = blocks::Entity::find_by_id(id)
-        .select_only()
-        .column(blocks::Column::Data)
-        .into_tuple()
-        .one(db)
-        .await?;
-    match data.flatten() {
-        Some(bytes) => decode(&bytes).map(Some).map_err(|e| corrupt("blocks", e)),
-        None => Ok(None),
-    }
-}
-
-pub(super) async fn read_undo(
-    db: &impl ConnectionTrait,
-    hash: &BlockHash,
-) -> Result<Option<UndoData>, StoreError> {
-    let Some(row) = block_undo::Entity::find_by_id(hash.as_bytes().to_vec())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    UndoData::from_bytes(&row.data)
-        .map(Some)
-        .map_err(|e| corrupt("block_undo", e))
-}
-
-pub(super) async fn read_coins(
-    db: &impl ConnectionTrait,
-    outpoints: &[OutPoint],
-) -> Result<HashMap<OutPoint, Coin>, StoreError> {
-    let mut coins = HashMap::with_capacity(outpoints.len());
-    for chunk in outpoints.chunks(BATCH_ROWS) {
-        let rows = utxos::Entity::find()
-            .filter(utxos::Column::Outpoint.is_in(chunk.iter().map(outpoint_key)))
-            .all(db)
-            .await?;
-        for row in rows {
-            let (outpoint, coin) = coin_from(row)?;
-            coins.insert(outpoint, coin);
-        }
-    }
-    Ok(coins)
 }

@@ -15,11 +15,11 @@ use super::entities::{
     address_balances, address_txs, block_undo, blocks, chain_state, explorer_index, mempool,
     transactions, utxos,
 };
-use super::rows::{header_row, outpoint_key, position_to_db, signed, vout_to_db};
-use super::sql::{
+use super::queries::{
     BATCH_ROWS, BlockHeights, BlockKey, KEYS_PER_STATEMENT, blocks_with, read_block, read_coins,
     read_undo,
 };
+use super::rows::{header_row, outpoint_key, position_to_db, signed, vout_to_db};
 use super::{ChainTip, MempoolRecord, StoreError, StoreTxn};
 use crate::chain::changes::BalanceDelta;
 use crate::chain::explorer::BlockRecords;
