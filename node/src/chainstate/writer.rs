@@ -122,17 +122,10 @@ async fn write_one<S: ChainStore>(store: &S, job: WriteJob) -> bool {
 async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) -> bool {
     let mut accepted = Vec::with_capacity(group.len());
     for job in group {
-        let WriteJob {
-            new_block,
-            diff,
-            tip,
-            verdict,
-            done,
-        } = job;
-        if verdict.await.unwrap_or(false) {
-            accepted.push((new_block, diff, tip, done));
+        if job.verdict.await.unwrap_or(false) {
+            accepted.push((job.new_block, job.diff, job.tip, job.done));
         } else {
-            let _ = done.send(Ok(false));
+            let _ = job.done.send(Ok(false));
         }
     }
     let Some((_, _, tip, _)) = accepted.last() else {

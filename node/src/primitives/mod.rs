@@ -4,6 +4,24 @@
 //! supply). This module knows how things are *shaped* and *hashed*; whether they are
 //! *valid* is for `consensus`. No I/O, no clock, no global state.
 
+/// Serde for a type that is text in JSON: written with `Display`, read with `FromStr`.
+macro_rules! serde_as_text {
+    ($name:ty) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 pub mod address;
 pub mod amount;
 pub mod block;
