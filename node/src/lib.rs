@@ -27,7 +27,8 @@
 //!   UTXO commitment, the orphan pool and chain events.
 //! - [`mempool`]: transactions waiting for a block, and block templates.
 //! - [`api_types`]: the JSON shapes of the REST API, which the node serves and the tools read.
-//! - [`testkit`]: builds valid chains in memory, for tests, benchmarks and demos.
+//! - `testkit` (feature `testkit`, tests and benchmarks only): builds valid chains in
+//!   memory from deterministic keys.
 //!
 //! The pure core reads no clock, touches no disk or socket and imports none of tokio,
 //! libp2p, axum or sea-orm: `cargo check -p chaincore --no-default-features` proves it.
@@ -69,4 +70,5 @@ pub mod sync;
 pub mod tasks;
 #[cfg(feature = "full")]
 pub mod telemetry;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
