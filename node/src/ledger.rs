@@ -231,8 +231,18 @@ impl<S: ChainStore> Ledger<S> {
             .chain
             .coins(&self.mempool.missing_inputs(tx.tx()))
             .await?;
+        Ok(self.judge_transaction(tx, &coins)?)
+    }
+
+    /// [`Ledger::test_transaction`] with the chain coins `tx` spends already read (those at
+    /// the current tip): no database read, so the caller's lock is held only for the rules.
+    pub fn judge_transaction(
+        &self,
+        tx: &IdentifiedTx,
+        coins: &HashMap<OutPoint, Coin>,
+    ) -> Result<Accepted, MempoolError> {
         let tip = self.chain.tip().height;
-        Ok(self.mempool.test_accept(tx, &coins, tip, self.params())?)
+        self.mempool.test_accept(tx, coins, tip, self.params())
     }
 
     /// An operator's override of a block's validity (see `chainstate::overrides`); the

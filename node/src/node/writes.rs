@@ -15,6 +15,9 @@ use crate::primitives::{Block, BlockHash, IdentifiedTx, Transaction};
 use crate::storage::StoreError;
 use crate::telemetry;
 
+/// Tip changes `test_transaction` reads its coins again after, before it reads them under
+/// the lock.
+const TEST_ATTEMPTS: usize = 3;
 /// How long a client's `submit_block` waits for the explorer index to include the block.
 const INDEX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -180,8 +183,28 @@ impl Node {
     }
 
     /// Whether `tx` would be accepted now (Bitcoin Core's `testmempoolaccept`): nothing is
-    /// stored, announced or remembered.
+    /// stored, announced or remembered. The chain coins it spends are read from the store
+    /// without the ledger's lock; the rules are applied under it only if the tip is still
+    /// the one those coins were read at, else they are read again. After a few tip changes
+    /// in a row it reads them under the lock, as a real submission does.
     pub async fn test_transaction(&self, tx: IdentifiedTx) -> Result<Accepted, TxSubmitError> {
+        use crate::storage::ChainStore;
+        for _ in 0..TEST_ATTEMPTS {
+            let snapshot = self.snapshot();
+            let pool = &snapshot.mempool;
+            let missing: Vec<_> = tx
+                .tx()
+                .inputs
+                .iter()
+                .map(|input| input.previous_output)
+                .filter(|o| !o.is_null() && pool.get(&o.txid).is_none())
+                .collect();
+            let coins = self.store.coins(&missing).await?;
+            let ledger = self.ledger().await?;
+            if ledger.chain().tip().hash == snapshot.tip.hash {
+                return Ok(ledger.judge_transaction(&tx, &coins)?);
+            }
+        }
         let ledger = self.ledger().await?;
         ledger.test_transaction(&tx).await
     }
