@@ -149,7 +149,7 @@ impl<S: ChainStore> Ledger<S> {
                 txid: entry.txid(),
                 fee: entry.fee(),
                 size: entry.size(),
-                tx: Arc::new(entry.tx().clone()),
+                tx: Arc::clone(entry.shared_tx()),
             })
             .collect()
     }

@@ -349,16 +349,18 @@ impl Node {
     /// Bodies to fetch for the best header chain, oldest first (none while the database
     /// is lost: sync waits for it).
     pub fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
-        match self.storage_status() {
-            StorageStatus::Up => self.snapshot().view().wanted_bodies(limit),
-            StorageStatus::Down { .. } => Vec::new(),
-        }
+        self.sync_read(|view| view.wanted_bodies(limit))
     }
 
     /// A locator of the best header chain (empty while the database is lost).
     pub fn header_locator(&self) -> Vec<BlockHash> {
+        self.sync_read(|view| view.header_locator())
+    }
+
+    /// What sync asks of the snapshot, or nothing while the database is lost.
+    fn sync_read(&self, read: impl FnOnce(ChainView<'_>) -> Vec<BlockHash>) -> Vec<BlockHash> {
         match self.storage_status() {
-            StorageStatus::Up => self.snapshot().view().header_locator(),
+            StorageStatus::Up => read(self.snapshot().view()),
             StorageStatus::Down { .. } => Vec::new(),
         }
     }

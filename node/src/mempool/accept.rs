@@ -277,7 +277,7 @@ impl Mempool {
         if size > max {
             return Err(MempoolError::TooLargeForPool { size, max });
         }
-        let room = max.saturating_sub(self.total_bytes);
+        let room = max.saturating_sub(self.total_bytes());
         let mut needed = size.saturating_sub(room);
         let mut planned = BTreeSet::new();
         for &(score, txid) in &self.by_descendant_score {

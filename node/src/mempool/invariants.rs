@@ -34,7 +34,6 @@ pub(super) fn check(pool: &Mempool) {
 fn check_snapshot(pool: &Mempool) {
     let snapshot = &pool.snapshot;
     assert_eq!(snapshot.len(), pool.entries.len(), "snapshot size");
-    assert_eq!(snapshot.total_bytes(), pool.total_bytes, "snapshot bytes");
     assert_eq!(
         snapshot.by_fee_rate().count(),
         pool.entries.len(),
@@ -55,13 +54,14 @@ fn check_snapshot(pool: &Mempool) {
 fn check_totals(pool: &Mempool) {
     let bytes: usize = pool.entries.values().map(|e| e.size).sum();
     assert_eq!(
-        pool.total_bytes, bytes,
+        pool.total_bytes(),
+        bytes,
         "total_bytes is not the sum of sizes"
     );
     assert!(
-        pool.total_bytes <= pool.config.max_bytes,
+        pool.total_bytes() <= pool.config.max_bytes,
         "{} bytes held, above the {} byte cap",
-        pool.total_bytes,
+        pool.total_bytes(),
         pool.config.max_bytes
     );
     let count = pool.entries.len();

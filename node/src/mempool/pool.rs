@@ -66,12 +66,12 @@ pub struct Mempool {
     pub(super) by_fee_rate: BTreeSet<(FeeRate, Txid)>,
     pub(super) by_descendant_score: BTreeSet<(FeeRate, Txid)>,
     pub(super) by_time: BTreeSet<(u64, Txid)>,
-    pub(super) total_bytes: usize,
     pub(super) next_sequence: u64,
     /// Transactions refused, so that a copy sent again costs no validation (Bitcoin Core's
     /// `m_recent_rejects`; see [`super::rejects`] for how long each refusal holds).
     pub(super) recent_rejects: super::rejects::Rejects,
-    /// The entries as readers see them, kept in step by `insert` and `unlink`.
+    /// The entries as readers see them, kept in step by `insert` and `unlink`; it also
+    /// holds the pool's byte total.
     pub(super) snapshot: MempoolSnapshot,
 }
 
@@ -105,7 +105,7 @@ impl Mempool {
 
     /// The bytes of all entries' canonical encodings; at most `config.max_bytes`.
     pub fn total_bytes(&self) -> usize {
-        self.total_bytes
+        self.snapshot.total_bytes()
     }
 
     /// The transactions as readers see them now; O(1), shares everything with the pool.
@@ -134,11 +134,7 @@ impl Mempool {
     /// The outpoints `tx` spends that no mempool transaction creates: the coins the caller
     /// must fetch from its chain state before calling `accept`.
     pub fn missing_inputs(&self, tx: &Transaction) -> Vec<OutPoint> {
-        tx.inputs
-            .iter()
-            .map(|input| input.previous_output)
-            .filter(|outpoint| !outpoint.is_null() && !self.contains(&outpoint.txid))
-            .collect()
+        self.snapshot.missing_inputs(tx)
     }
 
     /// Every transaction with its arrival time, parents first: what to persist so that
@@ -240,7 +236,6 @@ impl Mempool {
         self.by_descendant_score
             .insert((entry.descendant_score(), txid));
         self.by_time.insert((entry.time_added, txid));
-        self.total_bytes = self.total_bytes.saturating_add(entry.size);
         self.snapshot.insert(&entry);
         self.entries.insert(txid, entry);
     }
@@ -288,7 +283,6 @@ impl Mempool {
         self.by_descendant_score
             .remove(&(entry.descendant_score(), *txid));
         self.by_time.remove(&(entry.time_added, *txid));
-        self.total_bytes = self.total_bytes.saturating_sub(entry.size);
         self.snapshot.remove(txid);
     }
 

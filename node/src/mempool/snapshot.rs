@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use imbl::{HashMap, OrdSet};
 
-use crate::primitives::{Amount, Transaction, Txid};
+use crate::primitives::{Amount, OutPoint, Transaction, Txid};
 
 use super::entry::MempoolEntry;
 use super::fee_rate::FeeRate;
@@ -56,6 +56,16 @@ impl MempoolSnapshot {
 
     pub fn get(&self, txid: &Txid) -> Option<&PooledTx> {
         self.entries.get(txid)
+    }
+
+    /// The outpoints `tx` spends that no transaction here creates: the coins to read from
+    /// the chain.
+    pub fn missing_inputs(&self, tx: &Transaction) -> Vec<OutPoint> {
+        tx.inputs
+            .iter()
+            .map(|input| input.previous_output)
+            .filter(|outpoint| !outpoint.is_null() && !self.entries.contains_key(&outpoint.txid))
+            .collect()
     }
 
     /// Every transaction, in no particular order.

@@ -156,7 +156,11 @@ impl Node {
         let result = ledger.submit_transaction(&tx, unix_now()).await;
         match &result {
             Ok(accepted) => {
-                let shared = Arc::new(tx.tx().clone());
+                // The pool's own copy (always there: accepting it evicts only others).
+                let shared = ledger.mempool().get(&accepted.txid).map_or_else(
+                    || Arc::new(tx.tx().clone()),
+                    |entry| Arc::clone(entry.shared_tx()),
+                );
                 metrics::counter!(telemetry::TXS_ACCEPTED).increment(1);
                 if origin == TxOrigin::Client {
                     let _ = self
@@ -191,14 +195,7 @@ impl Node {
         use crate::storage::ChainStore;
         for _ in 0..TEST_ATTEMPTS {
             let snapshot = self.snapshot();
-            let pool = &snapshot.mempool;
-            let missing: Vec<_> = tx
-                .tx()
-                .inputs
-                .iter()
-                .map(|input| input.previous_output)
-                .filter(|o| !o.is_null() && pool.get(&o.txid).is_none())
-                .collect();
+            let missing = snapshot.mempool.missing_inputs(tx.tx());
             let coins = self.store.coins(&missing).await?;
             let ledger = self.ledger().await?;
             if ledger.chain().tip().hash == snapshot.tip.hash {
