@@ -4,14 +4,9 @@
 //! Bitcoin), and compared with a target as a big-endian integer, so a valid block hash
 //! visibly starts with zeros.
 
-use std::fmt;
-use std::str::FromStr;
-
 use ripemd::Ripemd160;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
-
-use super::encode::{Decode, DecodeError, Encode, Reader};
 
 /// SHA-256 applied twice, the hash of headers, transactions and merkle nodes.
 pub fn sha256d(data: &[u8]) -> [u8; 32] {
@@ -143,43 +138,7 @@ macro_rules! hash_newtype {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&hex::encode(self.0))
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), self)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ParseHashError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let mut bytes = [0u8; 32];
-                hex::decode_to_slice(s, &mut bytes).map_err(|_| ParseHashError)?;
-                Ok(Self(bytes))
-            }
-        }
-
-        serde_as_text!($name);
-
-        impl Encode for $name {
-            fn encode_to(&self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.0);
-            }
-            fn encoded_len(&self) -> usize {
-                32
-            }
-        }
-
-        impl Decode for $name {
-            fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-                reader.array().map(Self)
-            }
-        }
+        hex_bytes_newtype!($name, 32, ParseHashError, |_| ParseHashError);
     };
 }
 

@@ -6,14 +6,12 @@
 //! valid low-S signature. [`PrivateKey`] is the wallet-side handle that signs.
 
 use std::fmt;
-use std::str::FromStr;
 
 use k256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use thiserror::Error;
 
 use super::address::{Address, PubkeyHash};
-use super::encode::{Decode, DecodeError, Encode, Reader};
 use super::hash::hash160;
 
 /// Declares a fixed-size byte newtype shown and parsed as hex.
@@ -27,43 +25,7 @@ macro_rules! bytes_newtype {
             pub const LEN: usize = $len;
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), hex::encode(self.0))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&hex::encode(self.0))
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = hex::FromHexError;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let mut bytes = [0u8; $len];
-                hex::decode_to_slice(s, &mut bytes)?;
-                Ok(Self(bytes))
-            }
-        }
-
-        serde_as_text!($name);
-
-        impl Encode for $name {
-            fn encode_to(&self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.0);
-            }
-            fn encoded_len(&self) -> usize {
-                $len
-            }
-        }
-
-        impl Decode for $name {
-            fn decode_from(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-                reader.array().map(Self)
-            }
-        }
+        hex_bytes_newtype!($name, $len, hex::FromHexError, std::convert::identity);
     };
 }
 

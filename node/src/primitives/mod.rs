@@ -22,6 +22,53 @@ macro_rules! serde_as_text {
     };
 }
 
+/// Hex text (`Debug`, `Display`, `FromStr`, serde) and the fixed-size encoding of a
+/// newtype over `[u8; $len]`; `$map_error` maps a `hex::FromHexError` to its parse error
+/// `$error`. The declaring macros (`hash_newtype!`, `bytes_newtype!`) add the rest.
+macro_rules! hex_bytes_newtype {
+    ($name:ident, $len:literal, $error:ty, $map_error:expr) => {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&hex::encode(self.0))
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), self)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let mut bytes = [0u8; $len];
+                hex::decode_to_slice(s, &mut bytes).map_err($map_error)?;
+                Ok(Self(bytes))
+            }
+        }
+
+        serde_as_text!($name);
+
+        impl $crate::primitives::encode::Encode for $name {
+            fn encode_to(&self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.0);
+            }
+            fn encoded_len(&self) -> usize {
+                $len
+            }
+        }
+
+        impl $crate::primitives::encode::Decode for $name {
+            fn decode_from(
+                reader: &mut $crate::primitives::encode::Reader<'_>,
+            ) -> Result<Self, $crate::primitives::encode::DecodeError> {
+                reader.array().map(Self)
+            }
+        }
+    };
+}
+
 pub mod address;
 pub mod amount;
 pub mod block;
