@@ -140,6 +140,7 @@ async fn accept_honest(backend: Backend, flood: &Flood, flooding: bool) -> Run {
             .await
             .submit_block(block.clone(), NOW)
             .await
+            .result
             .unwrap();
     }
     let mut first_copy = Duration::ZERO;
@@ -174,6 +175,7 @@ async fn accept_honest(backend: Backend, flood: &Flood, flooding: bool) -> Run {
             .await
             .submit_block(block.clone(), NOW)
             .await
+            .result
             .unwrap();
     }
     let took = start.elapsed();

@@ -103,6 +103,7 @@ async fn measure(backend: Backend, blocks: &Blocks) -> Option<Measured> {
         state
             .submit_block(block.clone(), NOW)
             .await
+            .result
             .expect("setup block");
     }
     let start = Instant::now();
@@ -110,6 +111,7 @@ async fn measure(backend: Backend, blocks: &Blocks) -> Option<Measured> {
         state
             .submit_block(block.clone(), NOW)
             .await
+            .result
             .expect("main block");
     }
     state.flush().await.expect("commit");
@@ -126,19 +128,18 @@ async fn measure(backend: Backend, blocks: &Blocks) -> Option<Measured> {
         state
             .submit_block(block.clone(), NOW)
             .await
+            .result
             .expect("fork block");
     }
     let start = Instant::now();
-    state
-        .submit_block(last.clone(), NOW)
-        .await
-        .expect("the block that wins the fork");
+    let written = state.submit_block(last.clone(), NOW).await;
+    written.result.expect("the block that wins the fork");
     state.flush().await.expect("commit");
     let reorg = start.elapsed();
     assert_eq!(state.tip().hash, last.block_hash(), "the fork won");
     assert_eq!(
-        state
-            .take_updates()
+        written
+            .changes
             .iter()
             .filter(|u| u.is_reorg())
             .map(|u| u.disconnected.len())

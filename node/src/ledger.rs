@@ -5,6 +5,11 @@
 //! transactions are offered back, and only those still valid on the new chain return). The
 //! mempool is persisted write-through, so a restarted node gets it back, revalidated.
 //!
+//! Every write returns what it changed as a value beside its result ([`LedgerWrite`]): the
+//! tip changes, the transactions a reorg returned, the mempool's delta. Nothing of one write
+//! waits in the ledger for someone to collect it; the only state carried between writes is
+//! the mempool delta not yet written (below).
+//!
 //! Callers serialize access (`&mut self`): the node keeps one `Ledger` behind a mutex.
 //!
 //! Its memory may run ahead of the database between a change and [`Ledger::flush`] (the
@@ -21,10 +26,13 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::chain::ChainUpdate;
-use crate::chainstate::{ChainError, ChainState, OverrideError, SubmitOutcome};
+use crate::chainstate::{
+    ChainError, ChainState, ChainUpdates, ChainWrite, OverrideError, SubmitOutcome, Written,
+};
 use crate::consensus::{Coin, Params};
 use crate::mempool::{
-    Accepted, BlockTemplate, Mempool, MempoolConfig, MempoolError, TipInfo, build_template,
+    Accepted, BlockTemplate, Mempool, MempoolConfig, MempoolDelta, MempoolEntry, MempoolError,
+    TipInfo, build_template,
 };
 use crate::primitives::{
     Address, Amount, Block, BlockHash, IdentifiedTx, OutPoint, Transaction, Txid,
@@ -48,6 +56,48 @@ pub struct Readded {
     pub size: usize,
     pub tx: Arc<Transaction>,
 }
+
+impl Readded {
+    fn of(entry: &MempoolEntry) -> Self {
+        Self {
+            txid: entry.txid(),
+            fee: entry.fee(),
+            size: entry.size(),
+            tx: Arc::clone(entry.shared_tx()),
+        }
+    }
+}
+
+/// What a write of the ledger changed, returned beside its result: the caller publishes it
+/// once committed (events, announcements, the snapshot).
+#[derive(Debug, Default)]
+pub struct LedgerChanges {
+    /// The chain's tip changes, oldest first.
+    pub updates: ChainUpdates,
+    /// Transactions reorgs returned to the mempool and still there, to announce again:
+    /// the peers on the winning branch may never have seen them.
+    pub readded: Vec<Readded>,
+    /// How the mempool's membership changed.
+    pub mempool: MempoolDelta,
+}
+
+impl LedgerChanges {
+    /// `self`, then `later` (the next block of a run): a re-added transaction that left
+    /// the mempool again is no longer announced, nor announced twice.
+    pub fn then(&mut self, later: LedgerChanges) {
+        self.updates.extend(later.updates);
+        let superseded: HashSet<Txid> = (later.mempool.left.iter())
+            .chain(later.readded.iter().map(|r| &r.txid))
+            .copied()
+            .collect();
+        self.readded.retain(|r| !superseded.contains(&r.txid));
+        self.readded.extend(later.readded);
+        self.mempool.then(later.mempool);
+    }
+}
+
+/// A write of the ledger: its result and what it changed.
+pub type LedgerWrite<T, E = ChainError> = Written<T, E, LedgerChanges>;
 
 /// Why a transaction was not accepted.
 #[derive(Debug, Error)]
@@ -74,33 +124,28 @@ impl TxSubmitError {
 pub struct Ledger<S: ChainStore> {
     chain: ChainState<S>,
     mempool: Mempool,
-    /// Tip changes not yet handed to [`Ledger::take_updates`].
-    updates: Vec<ChainUpdate>,
-    /// Transactions a reorg put back into the mempool, not yet handed to
-    /// [`Ledger::take_readded`].
-    readded: Vec<Txid>,
-    /// The mempool's transactions when tip changes last began to change it, while those
-    /// changes wait for [`Ledger::flush`] to be written.
-    mempool_before: Option<HashSet<Txid>>,
+    /// The mempool's changes caused by tip changes, until [`Ledger::flush`] writes them
+    /// after the blocks that caused them are committed.
+    unwritten: MempoolDelta,
     config: MempoolConfig,
 }
 
 impl<S: ChainStore> Ledger<S> {
     /// Opens the chain (finishing any interrupted tip change) and restores the persisted
-    /// mempool, dropping what is no longer valid.
+    /// mempool, dropping what is no longer valid. The tip changes made while opening are
+    /// not returned: nobody saw the state before them, and the ledger's first snapshot
+    /// shows their result.
     pub async fn open(
         store: S,
         params: &'static Params,
         config: MempoolConfig,
         now: u64,
     ) -> Result<Self, ChainError> {
-        let (chain, updates) = ChainState::open(store, params, now).await?;
+        let (chain, _) = ChainState::open(store, params, now).await?;
         let mut ledger = Self {
             chain,
             mempool: Mempool::new(config),
-            updates,
-            readded: Vec::new(),
-            mempool_before: None,
+            unwritten: MempoolDelta::default(),
             config,
         };
         ledger.restore_mempool(now).await?;
@@ -134,36 +179,18 @@ impl<S: ChainStore> Ledger<S> {
         &self.config
     }
 
-    /// The tip changes since the last call, oldest first, for events and metrics.
-    pub fn take_updates(&mut self) -> Vec<ChainUpdate> {
-        std::mem::take(&mut self.updates)
-    }
-
-    /// The transactions reorgs returned to the mempool since the last call (still there),
-    /// to announce again: the peers on the winning branch may never have seen them.
-    pub fn take_readded(&mut self) -> Vec<Readded> {
-        std::mem::take(&mut self.readded)
-            .iter()
-            .filter_map(|txid| self.mempool.get(txid))
-            .map(|entry| Readded {
-                txid: entry.txid(),
-                fee: entry.fee(),
-                size: entry.size(),
-                tx: Arc::clone(entry.shared_tx()),
-            })
-            .collect()
-    }
-
     /// Submits a block (see [`ChainState::submit_block`]), brings the mempool in step with
     /// whatever tip changes it caused, and returns once they are committed.
     pub async fn submit_block(
         &mut self,
-        block: Block,
+        block: impl Into<Arc<Block>>,
         now: u64,
-    ) -> Result<SubmitOutcome, ChainError> {
-        let result = self.submit_block_pipelined(block, now).await;
-        self.flush().await?;
-        result
+    ) -> LedgerWrite<SubmitOutcome> {
+        let mut written = self.submit_block_pipelined(block, now).await;
+        if let Err(error) = self.flush().await {
+            written.result = Err(error);
+        }
+        written
     }
 
     /// Like [`Ledger::submit_block`], but returns while the tip change may still be
@@ -171,23 +198,19 @@ impl<S: ChainStore> Ledger<S> {
     /// the last. Call [`Ledger::flush`] after the run.
     pub async fn submit_block_pipelined(
         &mut self,
-        block: Block,
+        block: impl Into<Arc<Block>>,
         now: u64,
-    ) -> Result<SubmitOutcome, ChainError> {
-        let result = self.chain.submit_block(block, now).await;
-        let updates = self.chain.take_updates();
-        self.follow_chain(&updates, now).await?;
-        self.updates.extend(updates);
-        result
+    ) -> LedgerWrite<SubmitOutcome> {
+        let written = self.chain.submit_block(block, now).await;
+        self.follow(written, now).await
     }
 
     /// Waits until every accepted block is committed, then writes the mempool's changes
     /// that those blocks caused.
     pub async fn flush(&mut self) -> Result<(), ChainError> {
         self.chain.flush().await?;
-        if let Some(before) = self.mempool_before.take() {
-            self.persist_difference(&before).await?;
-        }
+        let unwritten = std::mem::take(&mut self.unwritten);
+        self.persist(&unwritten).await?;
         Ok(())
     }
 
@@ -252,18 +275,16 @@ impl<S: ChainStore> Ledger<S> {
         hash: &BlockHash,
         action: Override,
         now: u64,
-    ) -> Result<(), OverrideError> {
-        let result = match action {
+    ) -> LedgerWrite<(), OverrideError> {
+        let written = match action {
             Override::Invalidate => self.chain.invalidate_block(hash, now).await,
             Override::Reconsider => self.chain.reconsider_block(hash, now).await,
         };
-        let updates = self.chain.take_updates();
-        self.follow_chain(&updates, now)
-            .await
-            .map_err(OverrideError::from)?;
-        self.updates.extend(updates);
-        self.flush().await?;
-        result
+        let mut written = self.follow(written, now).await;
+        if let Err(error) = self.flush().await {
+            written.result = Err(error.into());
+        }
+        written
     }
 
     /// Drops mempool entries older than the configured expiry; returns them.
@@ -315,39 +336,78 @@ impl<S: ChainStore> Ledger<S> {
         }
     }
 
-    /// Applies tip changes to the mempool; [`Ledger::flush`] writes the difference once the
-    /// blocks are committed.
-    async fn follow_chain(&mut self, updates: &[ChainUpdate], now: u64) -> Result<(), StoreError> {
+    /// Brings the mempool in step with a chain write's tip changes, adding what that did
+    /// to the changes; a storage error reading the coins to re-add replaces the result.
+    async fn follow<T, E: From<StoreError>>(
+        &mut self,
+        written: ChainWrite<T, E>,
+        now: u64,
+    ) -> LedgerWrite<T, E> {
+        let Written { result, changes } = written;
+        match self.follow_chain(&changes, now).await {
+            Ok((readded, mempool)) => {
+                self.unwritten.then(mempool.clone());
+                Written::new(
+                    result,
+                    LedgerChanges {
+                        updates: changes,
+                        readded,
+                        mempool,
+                    },
+                )
+            }
+            Err(error) => Written::new(Err(error.into()), LedgerChanges::default()),
+        }
+    }
+
+    /// Applies tip changes to the mempool; returns the transactions reorgs brought back
+    /// and the mempool's delta ([`Ledger::flush`] writes it once the blocks are committed).
+    async fn follow_chain(
+        &mut self,
+        updates: &[ChainUpdate],
+        now: u64,
+    ) -> Result<(Vec<Readded>, MempoolDelta), StoreError> {
+        let mut delta = MempoolDelta::default();
+        let mut readded = Vec::new();
         if updates.is_empty() {
-            return Ok(());
+            return Ok((Vec::new(), delta));
         }
         // A new tip may make a refused transaction valid: its inputs, its fee rate.
         self.mempool.clear_recent_rejects();
-        if self.mempool_before.is_none() {
-            let before = self.mempool.entries_parent_first().map(|e| e.txid());
-            self.mempool_before = Some(before.collect());
-        }
         for update in updates {
             if update.is_reorg() {
-                self.follow_reorg(update, now).await?;
+                let (back, change) = self.follow_reorg(update, now).await?;
+                readded.extend(back);
+                delta.then(change);
             } else {
                 for (_, block) in &update.connected {
-                    self.mempool.remove_for_block(block);
+                    let removed = self.mempool.remove_for_block(block);
+                    delta.then(MempoolDelta::left(
+                        removed.confirmed.into_iter().chain(removed.conflicts),
+                    ));
                 }
             }
         }
-        Ok(())
+        // Only those still there at the end, once each (a later block may confirm one).
+        let mut seen = HashSet::new();
+        let readded = readded
+            .into_iter()
+            .filter(|txid| seen.insert(*txid))
+            .filter_map(|txid| self.mempool.get(&txid).map(Readded::of))
+            .collect();
+        Ok((readded, delta))
     }
 
     /// After a reorg: everything that was pending or disconnected is offered back to the
-    /// mempool against the new tip.
-    async fn follow_reorg(&mut self, update: &ChainUpdate, now: u64) -> Result<(), StoreError> {
-        let disconnected: Vec<Block> = update
-            .disconnected
-            .iter()
-            .map(|(_, b)| (**b).clone())
-            .collect();
-        let candidates = self.mempool.take_for_reorg(&disconnected);
+    /// mempool against the new tip. Returns what came back, and the mempool's delta.
+    async fn follow_reorg(
+        &mut self,
+        update: &ChainUpdate,
+        now: u64,
+    ) -> Result<(Vec<Txid>, MempoolDelta), StoreError> {
+        let before = self.pending();
+        let disconnected = update.disconnected.iter().map(|(_, block)| block.as_ref());
+        let candidates = self.mempool.take_for_reorg(disconnected);
         let outpoints: Vec<OutPoint> = candidates
             .iter()
             .flat_map(|tx| tx.inputs.iter().map(|i| i.previous_output))
@@ -360,39 +420,45 @@ impl<S: ChainStore> Ledger<S> {
             now,
             self.params(),
         );
-        self.readded.extend(report.readded.iter().copied());
         tracing::info!(
             readded = report.readded.len(),
             dropped = report.dropped.len(),
             depth = update.disconnected.len(),
             "mempool followed a reorg"
         );
-        Ok(())
+        Ok((
+            report.readded,
+            MempoolDelta::between(&before, &self.pending()),
+        ))
     }
 
-    /// Writes the mempool's changes since `before` to the store.
-    async fn persist_difference(&mut self, before: &HashSet<Txid>) -> Result<(), StoreError> {
-        let now_in: HashSet<Txid> = self
-            .mempool
+    /// The transactions in the mempool now.
+    fn pending(&self) -> HashSet<Txid> {
+        self.mempool
             .entries_parent_first()
             .map(|e| e.txid())
-            .collect();
-        let removed: Vec<Txid> = before.difference(&now_in).copied().collect();
+            .collect()
+    }
+
+    /// Writes a mempool delta to the store: the entries that entered (parents first, as
+    /// the pool orders them) and the removal of those that left.
+    async fn persist(&mut self, delta: &MempoolDelta) -> Result<(), StoreError> {
+        if delta.is_empty() {
+            return Ok(());
+        }
+        let entered: HashSet<&Txid> = delta.entered.iter().collect();
         let added: Vec<MempoolRecord> = self
             .mempool
             .entries_parent_first()
-            .filter(|e| !before.contains(&e.txid()))
+            .filter(|e| entered.contains(&e.txid()))
             .map(|e| MempoolRecord {
                 tx: e.tx().clone(),
                 fee: e.fee(),
                 added_at: e.time_added(),
             })
             .collect();
-        if removed.is_empty() && added.is_empty() {
-            return Ok(());
-        }
         let mut txn = self.chain.store().begin().await?;
-        txn.mempool_remove(&removed).await?;
+        txn.mempool_remove(&delta.left).await?;
         txn.mempool_insert(&added).await?;
         txn.commit().await
     }

@@ -29,7 +29,7 @@ use crate::chainstate::ChainError;
 use crate::consensus::Network;
 use crate::events::{Backlog, EventLog, NodeEvent, Sequenced};
 use crate::indexer::IndexerHandle;
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, LedgerChanges, Readded};
 use crate::mempool::MempoolSnapshot;
 use crate::outage::{self, LedgerSlot, StorageStatus};
 use crate::primitives::{Block, BlockHash, CompactTarget, Height, Transaction, Work};
@@ -279,7 +279,7 @@ impl Node {
 
     /// Puts a reopened ledger in place and publishes the tip change since the last
     /// published tip.
-    async fn install(&self, mut ledger: Ledger<SqlStore>) {
+    async fn install(&self, ledger: Ledger<SqlStore>) {
         let published = self.snapshot().tip.hash;
         let catch_up = match ledger.chain().update_since(&published).await {
             Ok(update) => update,
@@ -289,8 +289,11 @@ impl Node {
             }
         };
         let mut slot = self.ledger.lock().await;
-        self.publish(&ledger, catch_up.into_iter().collect());
-        let _ = ledger.take_updates();
+        let changes = LedgerChanges {
+            updates: catch_up.into_iter().collect(),
+            ..LedgerChanges::default()
+        };
+        self.publish(&ledger, changes);
         *slot = LedgerSlot::Ready(ledger);
         self.set_storage(StorageStatus::Up);
         tracing::info!(tip = %self.snapshot().tip.hash, "the database is back: chain state reloaded");
@@ -409,11 +412,49 @@ impl Node {
             .collect()
     }
 
+    /// Publishes what a committed write changed: events and the reorg log for tip changes,
+    /// then the transactions reorgs returned (see [`Node::announce_readded`]), then the
+    /// snapshot (the index or the mempool may have changed without the tip), the metrics
+    /// and the indexer.
+    fn publish(&self, ledger: &Ledger<SqlStore>, changes: LedgerChanges) {
+        for update in &changes.updates {
+            for event in update.events() {
+                self.events.push(NodeEvent::from(event));
+            }
+            if update.is_reorg() {
+                self.log_reorg(update);
+            }
+        }
+        self.announce_readded(changes.readded);
+        self.refresh_snapshot(ledger);
+        if !changes.updates.is_empty() {
+            self.indexer.poke();
+        }
+    }
+
+    fn log_reorg(&self, update: &ChainUpdate) {
+        let depth = update.disconnected.len();
+        metrics::counter!(telemetry::REORGS).increment(1);
+        metrics::histogram!(telemetry::REORG_DEPTH).record(depth as f64);
+        tracing::info!(depth, old_tip = %update.old_tip, new_tip = %update.new_tip, "reorganised");
+        let mut reorgs = self.reorgs.lock().expect("not poisoned");
+        reorgs.push_back(ReorgRecord {
+            depth,
+            old_tip: update.old_tip,
+            new_tip: update.new_tip,
+            fork_height: update.fork_height,
+            time: unix_now(),
+        });
+        while reorgs.len() > REORGS_KEPT {
+            reorgs.pop_front();
+        }
+    }
+
     /// Gossips again the transactions a reorg returned to the mempool: peers that were on
     /// the winning branch (across a partition) may never have seen them.
     /// Each also gets a `tx_readded` event, after the chain events of its reorg.
-    fn announce_readded(&self, ledger: &mut Ledger<SqlStore>) {
-        for readded in ledger.take_readded() {
+    fn announce_readded(&self, readded: Vec<Readded>) {
+        for readded in readded {
             self.events.push(NodeEvent::TxReadded {
                 txid: readded.txid,
                 fee_units: readded.fee.units(),
@@ -422,38 +463,6 @@ impl Node {
             let _ = self
                 .announcements
                 .send(Announcement::Transaction(readded.tx));
-        }
-    }
-
-    /// Publishes what a committed write changed: events and the reorg log for tip changes,
-    /// then the snapshot (the index or the mempool may have changed without the tip), the
-    /// metrics and the indexer.
-    fn publish(&self, ledger: &Ledger<SqlStore>, updates: Vec<ChainUpdate>) {
-        for update in &updates {
-            for event in update.events() {
-                self.events.push(NodeEvent::from(event));
-            }
-            if update.is_reorg() {
-                let depth = update.disconnected.len();
-                metrics::counter!(telemetry::REORGS).increment(1);
-                metrics::histogram!(telemetry::REORG_DEPTH).record(depth as f64);
-                tracing::info!(depth, old_tip = %update.old_tip, new_tip = %update.new_tip, "reorganised");
-                let mut reorgs = self.reorgs.lock().expect("not poisoned");
-                reorgs.push_back(ReorgRecord {
-                    depth,
-                    old_tip: update.old_tip,
-                    new_tip: update.new_tip,
-                    fork_height: update.fork_height,
-                    time: unix_now(),
-                });
-                while reorgs.len() > REORGS_KEPT {
-                    reorgs.pop_front();
-                }
-            }
-        }
-        self.refresh_snapshot(ledger);
-        if !updates.is_empty() {
-            self.indexer.poke();
         }
     }
 

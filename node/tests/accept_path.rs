@@ -43,7 +43,7 @@ impl Case {
     }
 
     async fn submit(&mut self, block: Block) -> Result<SubmitOutcome, ChainError> {
-        self.state.submit_block(block, NOW).await
+        self.state.submit_block(block, NOW).await.result
     }
 
     async fn accept(&mut self, names: &[&str]) {

@@ -55,7 +55,11 @@ async fn crash_child() {
     let (mut state, _) = ChainState::open(store, &DEV, NOW).await.unwrap();
     println!("REORG_START");
     for name in names.split(',') {
-        state.submit_block(forks.block(name), NOW).await.unwrap();
+        state
+            .submit_block(forks.block(name), NOW)
+            .await
+            .result
+            .unwrap();
     }
     state.flush().await.unwrap();
     println!("REORG_DONE {}", state.tip().hash);
@@ -154,7 +158,11 @@ async fn sigkill_during_reorgs_leaves_one_complete_chain(backend: Backend) {
             std::iter::once(format!("a{i}")).chain(b)
         });
         for name in twins {
-            state.submit_block(forks.block(&name), NOW).await.unwrap();
+            state
+                .submit_block(forks.block(&name), NOW)
+                .await
+                .result
+                .unwrap();
         }
         state.flush().await.unwrap();
         assert_eq!(

@@ -43,7 +43,11 @@ async fn the_index_follows_the_main_chain_through_a_reorg(backend: Backend) {
     let alice = key(b's').address();
 
     for name in ["s1", "a2"] {
-        chain.submit_block(forks.block(name), NOW).await.unwrap();
+        chain
+            .submit_block(forks.block(name), NOW)
+            .await
+            .result
+            .unwrap();
     }
     chain.flush().await.unwrap();
     assert_eq!(
@@ -81,7 +85,11 @@ async fn the_index_follows_the_main_chain_through_a_reorg(backend: Backend) {
     );
 
     for name in ["b2", "b3"] {
-        chain.submit_block(forks.block(name), NOW).await.unwrap();
+        chain
+            .submit_block(forks.block(name), NOW)
+            .await
+            .result
+            .unwrap();
     }
     chain.flush().await.unwrap();
     assert_eq!(
@@ -133,7 +141,7 @@ async fn a_running_indexer_catches_up_when_poked(backend: Backend) {
     let handle = Indexer::new(store.clone()).spawn(&chaincore::tasks::Tasks::new());
     let mut forks = Forks::new(&DEV);
     for block in forks.mine_run("a", 1, 5, "G", 10) {
-        chain.submit_block(block, NOW).await.unwrap();
+        chain.submit_block(block, NOW).await.result.unwrap();
     }
     chain.flush().await.unwrap();
     handle.poke();

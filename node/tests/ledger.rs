@@ -29,7 +29,11 @@ async fn open(db: &TestDb, params: &'static Params) -> Ledger<SqlStore> {
 
 async fn submit(ledger: &mut Ledger<SqlStore>, forks: &Forks, names: &[&str]) {
     for name in names {
-        let outcome = ledger.submit_block(forks.block(name), NOW).await.unwrap();
+        let outcome = ledger
+            .submit_block(forks.block(name), NOW)
+            .await
+            .result
+            .unwrap();
         assert!(
             matches!(outcome, SubmitOutcome::Accepted { .. }),
             "{name}: {outcome:?}"
@@ -67,7 +71,14 @@ async fn reorged_out_transactions_come_back(backend: Backend) {
     assert!(ledger.mempool().is_empty(), "confirmed in a2");
     assert!(ledger.chain().store().mempool().await.unwrap().is_empty());
 
-    submit(&mut ledger, &forks, &["b2", "b3"]).await;
+    submit(&mut ledger, &forks, &["b2"]).await;
+    let reorg = ledger.submit_block(forks.block("b3"), NOW).await;
+    assert!(matches!(
+        reorg.result,
+        Ok(SubmitOutcome::Accepted {
+            on_main_chain: true
+        })
+    ));
     assert_eq!(ledger.chain().tip().hash, forks.hash("b3"));
     assert!(
         ledger.mempool().contains(&to_bob.txid()),
@@ -82,8 +93,13 @@ async fn reorged_out_transactions_come_back(backend: Backend) {
         .into_iter()
         .map(|r| r.tx)
         .collect();
-    assert_eq!(persisted, vec![to_bob]);
-    assert!(ledger.take_updates().iter().any(|u| u.is_reorg()));
+    assert_eq!(persisted, vec![to_bob.clone()]);
+    let changes = reorg.changes;
+    assert!(changes.updates.iter().any(|u| u.is_reorg()));
+    let readded: Vec<_> = changes.readded.iter().map(|r| r.txid).collect();
+    assert_eq!(readded, vec![to_bob.txid()], "to be announced again");
+    assert_eq!(changes.mempool.entered, vec![to_bob.txid()]);
+    assert!(changes.mempool.left.is_empty());
     assert_consistent(ledger.chain().store(), "reorged-out tx").await;
 }
 
@@ -159,7 +175,7 @@ async fn a_solved_template_is_accepted_and_clears_the_mempool(backend: Backend) 
         &mut block.header,
         1 << 32
     ));
-    let outcome = ledger.submit_block(block, NOW).await.unwrap();
+    let outcome = ledger.submit_block(block, NOW).await.result.unwrap();
     assert_eq!(
         outcome,
         SubmitOutcome::Accepted {
@@ -180,7 +196,11 @@ async fn the_mempool_survives_a_restart(backend: Backend) {
     {
         let mut ledger = open(&db, &DEV).await;
         for block in &chain.blocks()[1..] {
-            ledger.submit_block(block.clone(), NOW).await.unwrap();
+            ledger
+                .submit_block(block.clone(), NOW)
+                .await
+                .result
+                .unwrap();
         }
         ledger
             .submit_transaction(&tx.clone().into(), NOW - 60)

@@ -45,10 +45,9 @@ impl Case {
 
     async fn submit(&mut self, names: &[&str]) {
         for name in names {
-            match self.state.submit_block(self.forks.block(name), NOW).await {
-                Ok(SubmitOutcome::Accepted { .. }) => {
-                    self.updates.extend(self.state.take_updates())
-                }
+            let written = self.state.submit_block(self.forks.block(name), NOW).await;
+            match written.result {
+                Ok(SubmitOutcome::Accepted { .. }) => self.updates.extend(written.changes),
                 other => panic!("block {name}: {other:?}"),
             }
         }
@@ -258,12 +257,8 @@ async fn a_branch_whose_third_block_is_invalid(backend: Backend) {
     c.submit(&["a1", "b1", "a2", "b2", "a3", "b3"]).await;
     assert_eq!(c.tip(), c.forks.hash("a3"), "equal work: a3 was first");
 
-    let error = c
-        .state
-        .submit_block(c.forks.block("b4"), NOW)
-        .await
-        .unwrap_err();
-    let ChainError::Invalid { hash, error } = error else {
+    let written = c.state.submit_block(c.forks.block("b4"), NOW).await;
+    let ChainError::Invalid { hash, error } = written.result.unwrap_err() else {
         panic!("expected the invalid ancestor")
     };
     assert_eq!(hash, c.forks.hash("b3"));
@@ -274,7 +269,7 @@ async fn a_branch_whose_third_block_is_invalid(backend: Backend) {
         "the node stays on its old chain"
     );
     assert!(
-        c.state.take_updates().is_empty(),
+        written.changes.is_empty(),
         "the failed reorg changed nothing"
     );
     for name in ["b3", "b4"] {
@@ -291,6 +286,7 @@ async fn a_branch_whose_third_block_is_invalid(backend: Backend) {
         .state
         .submit_block(c.forks.block("b5"), NOW)
         .await
+        .result
         .unwrap_err();
     assert!(
         matches!(error, ChainError::KnownInvalid(_)),
@@ -318,6 +314,7 @@ async fn an_orphan_that_arrives_before_its_parent(backend: Backend) {
         .state
         .submit_block(c.forks.block("a3"), NOW)
         .await
+        .result
         .unwrap();
     assert_eq!(
         outcome,
@@ -349,7 +346,12 @@ async fn a_forged_block_is_refused_and_changes_nothing(backend: Backend) {
     {
         forged.header.nonce = forged.header.nonce.wrapping_add(1);
     }
-    let error = c.state.submit_block(forged.clone(), NOW).await.unwrap_err();
+    let error = c
+        .state
+        .submit_block(forged.clone(), NOW)
+        .await
+        .result
+        .unwrap_err();
     assert!(matches!(
         error,
         ChainError::Invalid {

@@ -339,7 +339,7 @@ async fn a_database_keyed_by_hash_is_rebuilt_with_every_block(backend: Backend) 
     let (index, tip) = {
         let (mut state, _) = ChainState::open(open(&db).await, &DEV, NOW).await.unwrap();
         for block in &chain.blocks()[1..] {
-            state.submit_block(block.clone(), NOW).await.unwrap();
+            state.submit_block(block.clone(), NOW).await.result.unwrap();
         }
         state.flush().await.unwrap();
         let store = open(&db).await;
@@ -379,7 +379,7 @@ async fn a_damaged_database_is_reported_and_repaired(backend: Backend) {
     let good_tip = {
         let (mut state, _) = ChainState::open(open(&db).await, &DEV, NOW).await.unwrap();
         for block in &chain.blocks()[1..] {
-            state.submit_block(block.clone(), NOW).await.unwrap();
+            state.submit_block(block.clone(), NOW).await.result.unwrap();
         }
         state.flush().await.unwrap();
         *state.tip()
@@ -420,7 +420,7 @@ async fn a_damaged_database_is_reported_and_repaired(backend: Backend) {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     let (mut state, _) = ChainState::open(open(&db).await, &DEV, NOW).await.unwrap();
     for block in &chain.blocks()[3..] {
-        state.submit_block(block.clone(), NOW).await.unwrap();
+        state.submit_block(block.clone(), NOW).await.result.unwrap();
     }
     state.flush().await.unwrap();
     assert_eq!(

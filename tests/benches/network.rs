@@ -216,6 +216,7 @@ async fn sync() -> Sync {
         state
             .submit_block(block.clone(), unix_now())
             .await
+            .result
             .expect("setup block");
     }
     let started = Instant::now();
@@ -223,6 +224,7 @@ async fn sync() -> Sync {
         state
             .submit_block(block.clone(), unix_now())
             .await
+            .result
             .expect("a block");
     }
     state.flush().await.expect("commit");

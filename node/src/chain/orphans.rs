@@ -5,6 +5,7 @@
 //! arrival is dropped (it can be fetched again), so a peer cannot fill memory with junk.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::primitives::{Block, BlockHash, Encode};
 
@@ -14,7 +15,7 @@ pub const DEFAULT_MAX_ORPHAN_BYTES: usize = 32 << 20;
 
 #[derive(Debug)]
 pub struct OrphanPool {
-    blocks: HashMap<BlockHash, (Block, usize)>,
+    blocks: HashMap<BlockHash, (Arc<Block>, usize)>,
     by_parent: HashMap<BlockHash, Vec<BlockHash>>,
     arrival: VecDeque<BlockHash>,
     bytes: usize,
@@ -52,8 +53,9 @@ impl OrphanPool {
         self.blocks.contains_key(hash)
     }
 
-    /// Adds `block`; returns the hashes dropped to stay within bounds.
-    pub fn insert(&mut self, block: Block) -> Vec<BlockHash> {
+    /// Adds `block` (shared, not copied); returns the hashes dropped to stay within bounds.
+    pub fn insert(&mut self, block: impl Into<Arc<Block>>) -> Vec<BlockHash> {
+        let block = block.into();
         let hash = block.block_hash();
         if self.blocks.contains_key(&hash) {
             return Vec::new();
@@ -78,7 +80,7 @@ impl OrphanPool {
         dropped
     }
 
-    fn remove(&mut self, hash: &BlockHash) -> Option<Block> {
+    fn remove(&mut self, hash: &BlockHash) -> Option<Arc<Block>> {
         let (block, size) = self.blocks.remove(hash)?;
         self.bytes -= size;
         if let Some(siblings) = self.by_parent.get_mut(&block.header.prev_blockhash) {
@@ -91,7 +93,7 @@ impl OrphanPool {
     }
 
     /// Removes and returns the orphans whose parent is `parent`.
-    pub fn take_children(&mut self, parent: &BlockHash) -> Vec<Block> {
+    pub fn take_children(&mut self, parent: &BlockHash) -> Vec<Arc<Block>> {
         let hashes = self.by_parent.remove(parent).unwrap_or_default();
         self.arrival.retain(|h| !hashes.contains(h));
         hashes.iter().filter_map(|h| self.remove(h)).collect()
@@ -131,11 +133,11 @@ mod tests {
         );
         assert_eq!(
             pool.take_children(&blocks[0].block_hash()),
-            vec![blocks[1].clone()]
+            vec![Arc::new(blocks[1].clone())]
         );
         assert_eq!(
             pool.take_children(&blocks[1].block_hash()),
-            vec![blocks[2].clone()]
+            vec![Arc::new(blocks[2].clone())]
         );
         assert!(pool.is_empty());
     }

@@ -8,6 +8,7 @@
 //! anywhere but in the value of the body it checked.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::chain::{BlockStatus, IndexEntry};
 use crate::consensus::pow::check_proof_of_work;
@@ -17,7 +18,7 @@ use crate::consensus::{
 use crate::primitives::{Block, BlockHash, BlockHeader, Height, Work};
 use crate::storage::{ChainStore, StoreTxn};
 
-use super::{ChainError, ChainState, SubmitOutcome};
+use super::{ChainError, ChainState, ChainWrite, Progress, SubmitOutcome, Written};
 
 /// A body that passed the context-free rules and the work rule, indexed but not yet stored,
 /// with the verification of its signatures under way. The verification belongs to this
@@ -26,7 +27,7 @@ use super::{ChainError, ChainState, SubmitOutcome};
 #[derive(Debug)]
 pub(super) struct Arrival {
     pub(super) entry: IndexEntry,
-    pub(super) block: Block,
+    pub(super) block: Arc<Block>,
     /// Taken by the plan that connects the block; `None` after a plan failed on another
     /// block (the next plan verifies again).
     pub(super) signatures: Option<SignatureTask>,
@@ -37,7 +38,7 @@ pub(super) struct Arrival {
 pub(super) struct SignatureTask(tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>);
 
 impl SignatureTask {
-    pub(super) fn spawn(block: Block, params: &'static Params) -> Self {
+    pub(super) fn spawn(block: Arc<Block>, params: &'static Params) -> Self {
         Self(tokio::task::spawn_blocking(move || {
             verify_block_signatures(&block, params)
         }))
@@ -69,25 +70,32 @@ impl<S: ChainStore> ChainState<S> {
     /// Takes a block from anywhere (a miner, a peer, sync), stores it if the accept path
     /// allows, and moves to the best chain; orphans waiting for it follow. `now` is the
     /// node's clock (Unix seconds). A block that descends from one found invalid on the way
-    /// is refused with that block's error.
+    /// is refused with that block's error. The tip changes come with the outcome.
     pub async fn submit_block(
         &mut self,
-        block: Block,
+        block: impl Into<Arc<Block>>,
         now: u64,
+    ) -> ChainWrite<SubmitOutcome> {
+        let mut progress = Progress::default();
+        let result = self.submit_with(block.into(), now, &mut progress).await;
+        Written::new(result, progress.updates)
+    }
+
+    async fn submit_with(
+        &mut self,
+        block: Arc<Block>,
+        now: u64,
+        progress: &mut Progress,
     ) -> Result<SubmitOutcome, ChainError> {
         let hash = block.block_hash();
-        let outcome = self.accept_one(block, now).await?;
+        let outcome = self.accept_one(block, now, progress).await?;
         if let SubmitOutcome::Accepted { .. } = outcome {
-            self.connect_waiting_orphans(hash, now).await?;
+            self.connect_waiting_orphans(hash, now, progress).await?;
         }
-        if let Some((failed, error, _)) = self
-            .failures
-            .iter()
-            .find(|(_, _, marked)| marked.contains(&hash))
-        {
+        if let Some(failure) = progress.failure_of(&hash) {
             return Err(ChainError::Invalid {
-                hash: *failed,
-                error: error.clone(),
+                hash: failure.block,
+                error: failure.error.clone(),
             });
         }
         Ok(match outcome {
@@ -103,11 +111,12 @@ impl<S: ChainStore> ChainState<S> {
         &mut self,
         parent: BlockHash,
         now: u64,
+        progress: &mut Progress,
     ) -> Result<(), ChainError> {
-        let mut queue: VecDeque<Block> = self.orphans.take_children(&parent).into();
+        let mut queue: VecDeque<Arc<Block>> = self.orphans.take_children(&parent).into();
         while let Some(block) = queue.pop_front() {
             let hash = block.block_hash();
-            match self.accept_one(block, now).await {
+            match self.accept_one(block, now, progress).await {
                 Ok(SubmitOutcome::Accepted { .. }) => {
                     queue.extend(self.orphans.take_children(&hash))
                 }
@@ -122,8 +131,12 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     /// Rules 1 to 5 of the accept path for one body, then the tip change it may cause.
-    async fn accept_one(&mut self, block: Block, now: u64) -> Result<SubmitOutcome, ChainError> {
-        self.failures.clear();
+    async fn accept_one(
+        &mut self,
+        block: Arc<Block>,
+        now: u64,
+        progress: &mut Progress,
+    ) -> Result<SubmitOutcome, ChainError> {
         let hash = block.block_hash();
         let known = self.index.get(&hash).copied();
         match known.map(|e| e.status) {
@@ -138,7 +151,7 @@ impl<S: ChainStore> ChainState<S> {
         check_proof_of_work(&block.header, self.params)
             .map_err(|error| ChainError::Invalid { hash, error })?;
         if let Err(error) = check_block(&block, self.params) {
-            return Err(self.refuse_body(hash, error).await?);
+            return Err(self.refuse_body(hash, error, progress).await?);
         }
         let entry = match known {
             Some(entry) => entry,
@@ -155,10 +168,10 @@ impl<S: ChainStore> ChainState<S> {
         let entry = self.record_body(entry);
         let arrival = Arrival {
             entry,
-            signatures: Some(SignatureTask::spawn(block.clone(), self.params)),
+            signatures: Some(SignatureTask::spawn(Arc::clone(&block), self.params)),
             block,
         };
-        self.store_and_activate(arrival, now).await
+        self.store_and_activate(arrival, now, progress).await
     }
 
     /// The error for a body that failed the context-free rules. When the body matches its
@@ -169,9 +182,10 @@ impl<S: ChainStore> ChainState<S> {
         &mut self,
         hash: BlockHash,
         error: BlockError,
+        progress: &mut Progress,
     ) -> Result<ChainError, ChainError> {
         if error.invalidates_hash() && self.index.contains(&hash) {
-            self.mark_invalid(hash, error.clone()).await?;
+            self.mark_invalid(hash, error.clone(), progress).await?;
         }
         Ok(ChainError::Invalid { hash, error })
     }
@@ -205,7 +219,7 @@ impl<S: ChainStore> ChainState<S> {
         *self.index.get(&entry.hash).expect("just indexed")
     }
 
-    fn keep_orphan(&mut self, block: Block) -> SubmitOutcome {
+    fn keep_orphan(&mut self, block: Arc<Block>) -> SubmitOutcome {
         let hash = block.block_hash();
         let parent = block.header.prev_blockhash;
         for dropped in self.orphans.insert(block) {
@@ -221,9 +235,10 @@ impl<S: ChainStore> ChainState<S> {
         &mut self,
         arrival: Arrival,
         now: u64,
+        progress: &mut Progress,
     ) -> Result<SubmitOutcome, ChainError> {
         let mut arrival = Some(arrival);
-        let activated = self.activate_with(&mut arrival, now).await;
+        let activated = self.activate_with(&mut arrival, now, progress).await;
         if let Some(left) = arrival {
             self.persist_arrival(left).await?;
         }
@@ -243,7 +258,7 @@ impl<S: ChainStore> ChainState<S> {
             .index
             .get(&entry.hash)
             .map_or(entry.status, |e| e.status);
-        let body = (entry.status != BlockStatus::Invalid).then_some(&block);
+        let body = (entry.status != BlockStatus::Invalid).then_some(block.as_ref());
         self.flush().await?;
         let mut txn = self.store.begin().await?;
         txn.insert_block(&entry, body).await?;

@@ -60,7 +60,7 @@ impl<S: ChainStore> ChainState<S> {
         let new_tip = *plan.connect.last().unwrap_or(&plan.fork_point);
         let height = self.index.get(&new_tip).expect("indexed").height;
         let tip = totals.into_tip(self.params.network, new_tip, height);
-        let new_block = fresh.as_ref().map(|a| (a.entry, a.block.clone()));
+        let new_block = fresh.as_ref().map(|a| (a.entry, Arc::clone(&a.block)));
         let diff = Arc::new(diff);
         let (verdict, done) = self.queue_write(new_block, Arc::clone(&diff), tip).await?;
 
@@ -109,7 +109,7 @@ impl<S: ChainStore> ChainState<S> {
             let (height, block, changes) = self.undo_block(hash).await?;
             totals.apply(&changes);
             diff.disconnect(&changes);
-            update.disconnected.push((height, Arc::new(block)));
+            update.disconnected.push((height, block));
         }
         Ok((diff, totals, update))
     }
@@ -118,7 +118,7 @@ impl<S: ChainStore> ChainState<S> {
     /// the verdict's sender and the job's outcome.
     async fn queue_write(
         &mut self,
-        new_block: Option<(IndexEntry, Block)>,
+        new_block: Option<(IndexEntry, Arc<Block>)>,
         diff: Arc<ChainDiff>,
         tip: ChainTip,
     ) -> Result<(oneshot::Sender<bool>, JobDone), ChainError> {
@@ -160,7 +160,7 @@ impl<S: ChainStore> ChainState<S> {
             self.index.set_valid(&validated.hash());
             update
                 .connected
-                .push((validated.height(), Arc::new(validated.into_block())));
+                .push((validated.height(), validated.into_block()));
         }
         self.tip = tip;
         update.new_tip = tip.hash;
@@ -170,7 +170,7 @@ impl<S: ChainStore> ChainState<S> {
     async fn undo_block(
         &self,
         hash: &BlockHash,
-    ) -> Result<(Height, Block, BlockChanges), ChainError> {
+    ) -> Result<(Height, Arc<Block>, BlockChanges), ChainError> {
         let height = self
             .index
             .get(hash)
@@ -189,22 +189,22 @@ impl<S: ChainStore> ChainState<S> {
             .await?
             .ok_or_else(|| missing("undo data"))?;
         let changes = BlockChanges::disconnect(&block, height, &undo);
-        Ok((height, block, changes))
+        Ok((height, Arc::new(block), changes))
     }
 
     /// The bodies of `hashes`, in order; `fresh` (just submitted) is already in memory.
     async fn load_bodies(
         &self,
         hashes: &[BlockHash],
-        fresh: Option<&Block>,
-    ) -> Result<Vec<Block>, ChainError> {
+        fresh: Option<&Arc<Block>>,
+    ) -> Result<Vec<Arc<Block>>, ChainError> {
         let mut blocks = Vec::with_capacity(hashes.len());
         for hash in hashes {
             let block = match fresh.filter(|b| b.block_hash() == *hash) {
-                Some(block) => block.clone(),
-                None => self.store.block(hash).await?.ok_or_else(|| {
+                Some(block) => Arc::clone(block),
+                None => Arc::new(self.store.block(hash).await?.ok_or_else(|| {
                     ChainError::Inconsistent(format!("block {hash} is a candidate without a body"))
-                })?,
+                })?),
             };
             blocks.push(block);
         }
@@ -216,7 +216,7 @@ impl<S: ChainStore> ChainState<S> {
     /// and `totals`. Stops at the first failure, returned with its position.
     async fn check_in_context(
         &self,
-        blocks: Vec<Block>,
+        blocks: Vec<Arc<Block>>,
         diff: &mut ChainDiff,
         totals: &mut TipTotals,
         now: u64,
@@ -246,7 +246,7 @@ impl<S: ChainStore> ChainState<S> {
 /// Verifies the blocks' signatures in order, using `started` for the block at its position
 /// (the arrival's own verification of that very body); on failure, the position and error.
 async fn verify_in_order(
-    blocks: Vec<Block>,
+    blocks: Vec<Arc<Block>>,
     mut started: Option<(usize, SignatureTask)>,
     params: &'static Params,
 ) -> Result<Vec<SignaturesChecked>, (usize, BlockError)> {

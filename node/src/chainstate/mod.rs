@@ -131,6 +131,64 @@ impl ChainError {
     }
 }
 
+/// A write's result and the tip changes it made on the way, oldest first (`C`: the
+/// chain's [`ChainUpdates`], or what the ledger adds to them).
+///
+/// They come together because neither implies the other: a block can be refused after its
+/// failure made a second-best branch the tip, and an operator's override can move the tip
+/// and still fail. The caller publishes the changes once they are committed; after a
+/// storage error it drops the chain state instead (see the module doc), changes and all.
+#[must_use = "the tip changes are to be published once committed"]
+#[derive(Debug)]
+pub struct Written<T, E, C> {
+    pub result: Result<T, E>,
+    pub changes: C,
+}
+
+/// The tip changes of one write, oldest first.
+pub type ChainUpdates = Vec<ChainUpdate>;
+
+/// A write of the chain state: its result and its tip changes.
+pub type ChainWrite<T, E = ChainError> = Written<T, E, ChainUpdates>;
+
+impl<T, E, C> Written<T, E, C> {
+    pub fn new(result: Result<T, E>, changes: C) -> Self {
+        Self { result, changes }
+    }
+
+    /// The same changes with `f` applied to the result.
+    pub fn map_result<U, F>(
+        self,
+        f: impl FnOnce(Result<T, E>) -> Result<U, F>,
+    ) -> Written<U, F, C> {
+        Written::new(f(self.result), self.changes)
+    }
+}
+
+/// A block found invalid during a write, with why, and the blocks marked invalid with it
+/// (it and its descendants).
+#[derive(Debug)]
+struct Failure {
+    block: BlockHash,
+    error: BlockError,
+    marked: Vec<BlockHash>,
+}
+
+/// What one write has done so far. It lives for one public call and is returned from it
+/// as a [`Written`]: nothing of one write is left in the chain state for the next.
+#[derive(Debug, Default)]
+struct Progress {
+    updates: ChainUpdates,
+    failures: Vec<Failure>,
+}
+
+impl Progress {
+    /// The failure that condemned `hash`, if this write found it invalid.
+    fn failure_of(&self, hash: &BlockHash) -> Option<&Failure> {
+        self.failures.iter().find(|f| f.marked.contains(hash))
+    }
+}
+
 /// What became of a submitted block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubmitOutcome {
@@ -143,7 +201,7 @@ pub enum SubmitOutcome {
     /// a losing branch sends such blocks.
     LowWork,
     /// Stored; `on_main_chain` says whether it is now part of the main chain. The tip
-    /// changes it caused wait in [`ChainState::take_updates`].
+    /// changes it caused come with the outcome (a [`ChainWrite`]).
     Accepted { on_main_chain: bool },
 }
 
@@ -164,10 +222,6 @@ pub struct ChainState<S: ChainStore> {
     tip: ChainTip,
     orphans: OrphanPool,
     next_sequence: u64,
-    /// Tip changes not yet handed to [`ChainState::take_updates`].
-    updates: Vec<ChainUpdate>,
-    /// Blocks found invalid by the last activation, with the block that failed.
-    failures: Vec<(BlockHash, BlockError, Vec<BlockHash>)>,
     writer: Writer,
     in_flight: VecDeque<InFlight>,
 }
@@ -196,12 +250,6 @@ impl<S: ChainStore> ChainState<S> {
 
     pub fn orphans(&self) -> &OrphanPool {
         &self.orphans
-    }
-
-    /// The tip changes made since the last call, oldest first: the caller publishes them
-    /// (mempool maintenance, events, metrics).
-    pub fn take_updates(&mut self) -> Vec<ChainUpdate> {
-        std::mem::take(&mut self.updates)
     }
 
     /// Whether `hash` is a block of the main chain.
@@ -281,10 +329,11 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     /// Moves the tip to the best valid chain, one plan at a time, marking any block that
-    /// fails validation (and its descendants) invalid. The tip changes made are queued for
-    /// [`ChainState::take_updates`].
-    pub async fn activate_best_chain(&mut self, now: u64) -> Result<(), ChainError> {
-        self.activate_with(&mut None, now).await
+    /// fails validation (and its descendants) invalid; returns the tip changes made.
+    pub async fn activate_best_chain(&mut self, now: u64) -> ChainWrite<()> {
+        let mut progress = Progress::default();
+        let result = self.activate_with(&mut None, now, &mut progress).await;
+        Written::new(result, progress.updates)
     }
 
     /// [`ChainState::activate_best_chain`], with a block just arrived that is indexed but
@@ -294,6 +343,7 @@ impl<S: ChainStore> ChainState<S> {
         &mut self,
         arrival: &mut Option<Arrival>,
         now: u64,
+        progress: &mut Progress,
     ) -> Result<(), ChainError> {
         while let Some(best) = self.index.best_tip() {
             let work = |hash: &BlockHash| self.index.get(hash).map(|e| e.chain_work);
@@ -309,14 +359,19 @@ impl<S: ChainStore> ChainState<S> {
                 ChainError::Inconsistent(format!("no path from the active chain to {best}"))
             })?;
             match self.apply_plan(&plan, arrival, now).await? {
-                Ok(update) => self.updates.push(update),
-                Err((hash, error)) => self.mark_invalid(hash, error).await?,
+                Ok(update) => progress.updates.push(update),
+                Err((hash, error)) => self.mark_invalid(hash, error, progress).await?,
             }
         }
         Ok(())
     }
 
-    async fn mark_invalid(&mut self, hash: BlockHash, error: BlockError) -> Result<(), ChainError> {
+    async fn mark_invalid(
+        &mut self,
+        hash: BlockHash,
+        error: BlockError,
+        progress: &mut Progress,
+    ) -> Result<(), ChainError> {
         if !error.invalidates_hash() {
             // Unreachable for stored bodies (their merkle root and size were checked before
             // storing), but never condemn a header for a body that may be a mutated copy.
@@ -328,7 +383,11 @@ impl<S: ChainStore> ChainState<S> {
         let mut txn = self.store.begin().await?;
         txn.set_status(&marked, BlockStatus::Invalid).await?;
         txn.commit().await?;
-        self.failures.push((hash, error, marked));
+        progress.failures.push(Failure {
+            block: hash,
+            error,
+            marked,
+        });
         Ok(())
     }
 

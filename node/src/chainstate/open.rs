@@ -12,8 +12,7 @@ use crate::primitives::{Amount, BlockHash, Height};
 use crate::storage::{ChainStore, ChainTip, StoreTxn};
 
 use super::writer::Writer;
-use super::{ChainError, ChainState};
-use crate::chain::ChainUpdate;
+use super::{ChainError, ChainState, ChainUpdates, Written};
 
 impl<S: ChainStore> ChainState<S> {
     /// Loads the chain from `store` (storing genesis in an empty one), checks that the
@@ -22,7 +21,7 @@ impl<S: ChainStore> ChainState<S> {
         store: S,
         params: &'static Params,
         now: u64,
-    ) -> Result<(Self, Vec<ChainUpdate>), ChainError> {
+    ) -> Result<(Self, ChainUpdates), ChainError> {
         let tip = match store.tip().await? {
             Some(tip) => tip,
             None => store_genesis(&store, params).await?,
@@ -50,16 +49,14 @@ impl<S: ChainStore> ChainState<S> {
             tip,
             orphans: OrphanPool::default(),
             next_sequence,
-            updates: Vec::new(),
-            failures: Vec::new(),
             writer: Writer::spawn(store.clone()),
             in_flight: VecDeque::new(),
             store,
         };
-        state.activate_best_chain(now).await?;
+        let Written { result, changes } = state.activate_best_chain(now).await;
+        result?;
         state.flush().await?;
-        let updates = state.take_updates();
-        Ok((state, updates))
+        Ok((state, changes))
     }
 }
 

@@ -16,7 +16,7 @@ use crate::chain::BlockStatus;
 use crate::primitives::{BlockHash, Height};
 use crate::storage::{ChainStore, StoreError, StoreTxn};
 
-use super::{ChainError, ChainState};
+use super::{ChainError, ChainState, ChainWrite, Written};
 
 /// Why an override was refused.
 #[derive(Debug, Error)]
@@ -37,33 +37,55 @@ impl From<StoreError> for OverrideError {
 
 impl<S: ChainStore> ChainState<S> {
     /// Marks `hash` and every descendant invalid and moves the tip onto the best chain
-    /// left; the tip changes wait in [`ChainState::take_updates`].
+    /// left; returns the tip changes made.
     pub async fn invalidate_block(
         &mut self,
         hash: &BlockHash,
         now: u64,
-    ) -> Result<(), OverrideError> {
-        let entry = self.index.get(hash).ok_or(OverrideError::Unknown(*hash))?;
-        if entry.height == Height::GENESIS {
-            return Err(OverrideError::Genesis);
+    ) -> ChainWrite<(), OverrideError> {
+        let entry = match self.index.get(hash) {
+            None => return Written::new(Err(OverrideError::Unknown(*hash)), Vec::new()),
+            Some(entry) if entry.height == Height::GENESIS => {
+                return Written::new(Err(OverrideError::Genesis), Vec::new());
+            }
+            Some(entry) => *entry,
+        };
+        let marked = self.index.set_invalid(&entry.hash);
+        let activated = self.activate_best_chain(now).await;
+        let mut result = activated.result.map_err(OverrideError::from);
+        if result.is_ok() {
+            result = self.store_marks(&marked).await;
         }
-        let marked = self.index.set_invalid(hash);
-        self.activate_best_chain(now).await?;
+        Written::new(result, activated.changes)
+    }
+
+    /// Writes the invalid marks once the tip changes that left them are committed.
+    async fn store_marks(&mut self, marked: &[BlockHash]) -> Result<(), OverrideError> {
         self.flush().await?;
         let mut txn = self.store.begin().await?;
-        txn.set_status(&marked, BlockStatus::Invalid).await?;
+        txn.set_status(marked, BlockStatus::Invalid).await?;
         txn.commit().await?;
         Ok(())
     }
 
     /// Clears the invalid marks of `hash`, its descendants and its ancestors, and moves
-    /// the tip to the best chain, judging the cleared blocks afresh; the tip changes wait
-    /// in [`ChainState::take_updates`].
+    /// the tip to the best chain, judging the cleared blocks afresh; returns the tip changes
+    /// made.
     pub async fn reconsider_block(
         &mut self,
         hash: &BlockHash,
         now: u64,
-    ) -> Result<(), OverrideError> {
+    ) -> ChainWrite<(), OverrideError> {
+        if let Err(error) = self.clear_marks(hash).await {
+            return Written::new(Err(error), Vec::new());
+        }
+        self.activate_best_chain(now)
+            .await
+            .map_result(|result| result.map_err(OverrideError::from))
+    }
+
+    /// Clears the invalid marks around `hash`, in memory and in the store.
+    async fn clear_marks(&mut self, hash: &BlockHash) -> Result<(), OverrideError> {
         if !self.index.contains(hash) {
             return Err(OverrideError::Unknown(*hash));
         }
@@ -87,7 +109,6 @@ impl<S: ChainStore> ChainState<S> {
             txn.set_status(&hashes, status).await?;
         }
         txn.commit().await?;
-        self.activate_best_chain(now).await?;
         Ok(())
     }
 }

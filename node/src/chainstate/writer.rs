@@ -37,7 +37,7 @@ const QUEUE: usize = 16;
 #[derive(Debug)]
 pub(super) struct WriteJob {
     /// A block first stored by this job, before the diff (the one just submitted).
-    pub new_block: Option<(IndexEntry, Block)>,
+    pub new_block: Option<(IndexEntry, Arc<Block>)>,
     pub diff: Arc<ChainDiff>,
     pub tip: ChainTip,
     /// `true`: commit; `false` (or dropped): roll back.
@@ -156,7 +156,7 @@ async fn write_group<S: ChainStore>(store: &S, group: Vec<WriteJob>) -> bool {
 
 async fn write<'a, T: StoreTxn>(
     txn: &mut T,
-    new_blocks: impl Iterator<Item = &'a (IndexEntry, Block)>,
+    new_blocks: impl Iterator<Item = &'a (IndexEntry, Arc<Block>)>,
     diff: &ChainDiff,
     tip: &ChainTip,
 ) -> Result<(), StoreError> {

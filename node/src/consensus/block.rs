@@ -7,6 +7,7 @@
 //! [`ValidatedBlock`], the only type a chain will connect.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
@@ -127,7 +128,7 @@ fn check_no_double_spend(txs: &[Transaction]) -> Result<(), BlockError> {
 /// set) while it does everything else, and commit only when both are done.
 #[derive(Clone, Debug)]
 pub struct CheckedBlock {
-    block: Block,
+    block: Arc<Block>,
     hash: BlockHash,
     height: Height,
     fees: Amount,
@@ -215,7 +216,8 @@ impl ValidatedBlock {
         &self.0
     }
 
-    pub fn into_block(self) -> Block {
+    /// The block itself, shared: validation copies no body.
+    pub fn into_block(self) -> Arc<Block> {
         self.0.block
     }
 }
@@ -238,12 +240,13 @@ pub fn validate_block(
 /// Every rule but the signatures: header in context, block structure, coinbase height and
 /// value, and each input against `view` (existence, maturity, owner, amounts).
 pub fn check_block_contextually(
-    block: Block,
+    block: impl Into<Arc<Block>>,
     ctx: &HeaderContext,
     view: &(impl UtxoView + ?Sized),
     now: u64,
     params: &Params,
 ) -> Result<CheckedBlock, BlockError> {
+    let block = block.into();
     check_header(&block.header, ctx, now, params)?;
     check_block(&block, params)?;
     let coinbase = &block.transactions[0];

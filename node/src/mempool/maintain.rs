@@ -75,11 +75,14 @@ impl Mempool {
     ///
     /// The blocks may come in either order (the chain disconnects newest first): they are
     /// sorted by the height their coinbase commits to.
-    pub fn take_for_reorg(&mut self, disconnected: &[Block]) -> Vec<Transaction> {
+    pub fn take_for_reorg<'a>(
+        &mut self,
+        disconnected: impl IntoIterator<Item = &'a Block>,
+    ) -> Vec<Transaction> {
         let order: Vec<Txid> = self.by_sequence.values().copied().collect();
         let mut entries = std::mem::take(&mut self.entries);
         self.clear();
-        let mut blocks: Vec<&Block> = disconnected.iter().collect();
+        let mut blocks: Vec<&Block> = disconnected.into_iter().collect();
         blocks.sort_by_key(|block| block.coinbase().map(committed_height));
         let from_blocks = blocks
             .into_iter()

@@ -6,6 +6,7 @@
 //! - [`maintain`]: connected blocks, reorgs and expiry.
 //! - [`template`]: ancestor-package selection and [`BlockTemplate`]s.
 //! - [`snapshot`]: the pool as readers see it, shared in O(1).
+//! - [`delta`]: how the pool's membership changed across writes, for the shell to persist.
 //! - [`fee_rate`], [`entry`], [`error`], [`view`]: the types they share.
 //!
 //! Pure core: no clock (times are `now: u64` arguments, Unix seconds), no storage (the chain
@@ -13,6 +14,7 @@
 //! feeds it transactions and chain events, and persists [`Mempool::entries_for_persistence`].
 
 pub mod accept;
+pub mod delta;
 pub mod entry;
 pub mod error;
 pub mod fee_rate;
@@ -28,6 +30,7 @@ pub mod view;
 mod tests;
 
 pub use accept::Accepted;
+pub use delta::MempoolDelta;
 pub use entry::{MempoolEntry, PackageStats};
 pub use error::MempoolError;
 pub use fee_rate::FeeRate;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Announcement, BlockOrigin, Node, TxOrigin, unix_now};
-use crate::chainstate::{ChainError, OverrideError, SubmitOutcome};
+use crate::chainstate::{ChainError, OverrideError, SubmitOutcome, Written};
 use crate::events::NodeEvent;
-use crate::ledger::{Override, TxSubmitError};
+use crate::ledger::{LedgerChanges, Override, TxSubmitError};
 use crate::mempool::Accepted;
 use crate::primitives::{Block, BlockHash, IdentifiedTx, Transaction};
 use crate::storage::StoreError;
@@ -36,20 +36,18 @@ impl Node {
             .coinbase()
             .and_then(|cb| cb.outputs.first())
             .map(|o| o.address());
-        let announced =
-            matches!(origin, BlockOrigin::Miner { .. }).then(|| Arc::new(block.clone()));
+        let block = Arc::new(block);
+        let announced = matches!(origin, BlockOrigin::Miner { .. }).then(|| Arc::clone(&block));
         let (result, height) = {
             let mut slot = self.ledger.lock().await;
             let ledger = slot.ready()?;
             // `submit_block` flushes: what is published below is committed.
-            let result = ledger.submit_block(block, unix_now()).await;
+            let Written { result, changes } = ledger.submit_block(block, unix_now()).await;
             if let Some(error) = storage_failure(&result) {
                 self.lose_ledger(&mut slot, error.to_string()).await;
                 return result;
             }
-            let updates = ledger.take_updates();
-            self.publish(ledger, updates);
-            self.announce_readded(ledger);
+            self.publish(ledger, changes);
             let height = ledger.chain().index().get(&hash).map(|e| e.height);
             (result, height)
         };
@@ -102,19 +100,21 @@ impl Node {
             }
         };
         let mut results = Vec::with_capacity(blocks.len());
-        let mut updates = Vec::new();
+        let mut changes = LedgerChanges::default();
         let mut failure = None;
         for block in blocks {
             if failure.is_some() {
                 results.push(Ok(SubmitOutcome::AlreadyKnown));
                 continue;
             }
-            let result = ledger.submit_block_pipelined(block, unix_now()).await;
-            updates.extend(ledger.take_updates());
-            if let Some(error) = storage_failure(&result) {
+            let written = ledger
+                .submit_block_pipelined(Arc::new(block), unix_now())
+                .await;
+            changes.then(written.changes);
+            if let Some(error) = storage_failure(&written.result) {
                 failure = Some(error.to_string());
             }
-            results.push(result);
+            results.push(written.result);
         }
         if failure.is_none()
             && let Err(error) = ledger.flush().await
@@ -138,8 +138,7 @@ impl Node {
         for result in &results {
             self.count_block(result, BlockOrigin::Network);
         }
-        self.publish(ledger, updates);
-        self.announce_readded(ledger);
+        self.publish(ledger, changes);
         results
     }
 
@@ -215,16 +214,14 @@ impl Node {
     ) -> Result<(), OverrideError> {
         let mut slot = self.ledger.lock().await;
         let ledger = slot.ready().map_err(OverrideError::from)?;
-        let result = ledger.override_block(hash, action, unix_now()).await;
+        let Written { result, changes } = ledger.override_block(hash, action, unix_now()).await;
         if let Err(OverrideError::Chain(error)) = &result
             && error.is_storage()
         {
             self.lose_ledger(&mut slot, error.to_string()).await;
             return result;
         }
-        let updates = ledger.take_updates();
-        self.publish(ledger, updates);
-        self.announce_readded(ledger);
+        self.publish(ledger, changes);
         result
     }
 
