@@ -477,7 +477,7 @@ impl<S: ChainStore> Ledger<S> {
         let coins = self.chain.coins(&outpoints).await?;
         let tip_height = self.chain.tip().height;
         let mut dropped = Vec::new();
-        for record in records {
+        for record in parents_first(records) {
             let txid = record.tx.txid();
             let added_at = record.added_at.min(now);
             if let Err(error) =
@@ -496,4 +496,43 @@ impl<S: ChainStore> Ledger<S> {
         }
         Ok(())
     }
+}
+
+/// `records` in an order where each comes after every record whose transaction it spends,
+/// otherwise as given. The store orders them by arrival second, and a parent and its child
+/// often share one: re-accepted child first, the child would be dropped as spending a
+/// missing output.
+fn parents_first(records: Vec<MempoolRecord>) -> Vec<MempoolRecord> {
+    let position: HashMap<Txid, usize> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.tx.txid(), i))
+        .collect();
+    let parents = |i: usize| -> Vec<usize> {
+        let inputs = records[i].tx.inputs.iter();
+        inputs
+            .filter_map(|input| position.get(&input.previous_output.txid).copied())
+            .collect()
+    };
+    let mut order = Vec::with_capacity(records.len());
+    let mut placed = vec![false; records.len()];
+    for root in 0..records.len() {
+        // Depth first, parents before children; `placed` is set on entry, so a (corrupt)
+        // cycle cannot loop.
+        let mut stack = vec![(root, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            if expanded {
+                order.push(i);
+                continue;
+            }
+            if placed[i] {
+                continue;
+            }
+            placed[i] = true;
+            stack.push((i, true));
+            stack.extend(parents(i).into_iter().rev().map(|p| (p, false)));
+        }
+    }
+    let mut slots: Vec<Option<MempoolRecord>> = records.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }

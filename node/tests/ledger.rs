@@ -13,7 +13,7 @@ use chaincore::consensus::{Params, TxError};
 use chaincore::ledger::{Ledger, TxSubmitError};
 use chaincore::mempool::{MempoolConfig, MempoolError};
 use chaincore::primitives::{Amount, OutPoint, Transaction, TxOut};
-use chaincore::storage::{ChainStore, SqlStore};
+use chaincore::storage::{ChainStore, MempoolRecord, SqlStore, StoreTxn};
 use chaincore::testkit::{TestChain, key, spend};
 use common::checks::assert_consistent;
 use common::db::{Backend, TestDb};
@@ -216,7 +216,50 @@ async fn the_mempool_survives_a_restart(backend: Backend) {
     );
 }
 
+/// The store orders the mempool by arrival second; a child that arrived in the same second
+/// as its parent, read back first, must still come back (not be dropped for a missing
+/// input and deleted).
+async fn a_restart_restores_a_child_stored_before_its_parent(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let (chain, coin) = TestChain::with_mature_coin(&DEV, &key(1).address());
+    let parent = spend(&[coin], &key(1), pay(2, 49), &DEV.genesis_hash());
+    let child = spend(
+        &[OutPoint::new(parent.txid(), 0)],
+        &key(2),
+        pay(3, 48),
+        &DEV.genesis_hash(),
+    );
+    {
+        let mut ledger = open(&db, &DEV).await;
+        for block in &chain.blocks()[1..] {
+            ledger
+                .submit_block(block.clone(), NOW)
+                .await
+                .result
+                .unwrap();
+        }
+        // Written as another version of the node might have: the child's row first.
+        let record = |tx: &Transaction| MempoolRecord {
+            tx: tx.clone(),
+            fee: Amount::coins(1),
+            added_at: NOW - 5,
+        };
+        let mut txn = ledger.chain().store().begin().await.unwrap();
+        txn.mempool_insert(&[record(&child), record(&parent)])
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+    }
+    let ledger = open(&db, &DEV).await;
+    assert!(ledger.mempool().contains(&parent.txid()), "parent restored");
+    assert!(ledger.mempool().contains(&child.txid()), "child restored");
+    assert_eq!(ledger.chain().store().mempool().await.unwrap().len(), 2);
+}
+
 on_both_backends!(
+    a_restart_restores_a_child_stored_before_its_parent,
     reorged_out_transactions_come_back,
     a_double_spend_confirmed_in_a_block_evicts_its_mempool_twin,
     a_solved_template_is_accepted_and_clears_the_mempool,
