@@ -41,6 +41,17 @@ async fn submit(ledger: &mut Ledger<SqlStore>, forks: &Forks, names: &[&str]) {
     }
 }
 
+/// Submits every block of `chain` after genesis.
+async fn submit_chain(ledger: &mut Ledger<SqlStore>, chain: &TestChain) {
+    for block in &chain.blocks()[1..] {
+        let outcome = ledger.submit_block(block.clone(), NOW).await.result;
+        assert!(
+            matches!(outcome, Ok(SubmitOutcome::Accepted { .. })),
+            "{outcome:?}"
+        );
+    }
+}
+
 fn pay(to: u8, coins: u64) -> Vec<TxOut> {
     vec![TxOut::to_address(Amount::coins(coins), &key(to).address())]
 }
@@ -195,13 +206,7 @@ async fn the_mempool_survives_a_restart(backend: Backend) {
     let tx = spend(&[coin], &key(1), pay(2, 49), &DEV.genesis_hash());
     {
         let mut ledger = open(&db, &DEV).await;
-        for block in &chain.blocks()[1..] {
-            ledger
-                .submit_block(block.clone(), NOW)
-                .await
-                .result
-                .unwrap();
-        }
+        submit_chain(&mut ledger, &chain).await;
         ledger
             .submit_transaction(&tx.clone().into(), NOW - 60)
             .await
@@ -233,13 +238,7 @@ async fn a_restart_restores_a_child_stored_before_its_parent(backend: Backend) {
     );
     {
         let mut ledger = open(&db, &DEV).await;
-        for block in &chain.blocks()[1..] {
-            ledger
-                .submit_block(block.clone(), NOW)
-                .await
-                .result
-                .unwrap();
-        }
+        submit_chain(&mut ledger, &chain).await;
         // Written as another version of the node might have: the child's row first.
         let record = |tx: &Transaction| MempoolRecord {
             tx: tx.clone(),

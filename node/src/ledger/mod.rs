@@ -19,15 +19,20 @@
 //! returns, and after any storage error the ledger must be dropped and opened again from
 //! the database: its memory may hold what the database refused (crash-only; the node does
 //! this, see `node::Node`).
+//!
+//! - [`follow`]: the mempool following each write's tip changes, and its delta written.
+//! - [`restore`]: the persisted mempool re-accepted when the ledger opens.
+
+mod follow;
+mod restore;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::chain::ChainUpdate;
 use crate::chainstate::{
-    ChainError, ChainState, ChainUpdates, ChainWrite, OverrideError, SubmitOutcome, Written,
+    ChainError, ChainState, ChainUpdates, OverrideError, SubmitOutcome, Written,
 };
 use crate::consensus::{Coin, Params};
 use crate::mempool::{
@@ -335,204 +340,4 @@ impl<S: ChainStore> Ledger<S> {
             next_bits: ctx.expected_bits,
         }
     }
-
-    /// Brings the mempool in step with a chain write's tip changes, adding what that did
-    /// to the changes; a storage error reading the coins to re-add replaces the result.
-    async fn follow<T, E: From<StoreError>>(
-        &mut self,
-        written: ChainWrite<T, E>,
-        now: u64,
-    ) -> LedgerWrite<T, E> {
-        let Written { result, changes } = written;
-        match self.follow_chain(&changes, now).await {
-            Ok((readded, mempool)) => {
-                self.unwritten.then(mempool.clone());
-                Written::new(
-                    result,
-                    LedgerChanges {
-                        updates: changes,
-                        readded,
-                        mempool,
-                    },
-                )
-            }
-            Err(error) => Written::new(Err(error.into()), LedgerChanges::default()),
-        }
-    }
-
-    /// Applies tip changes to the mempool; returns the transactions reorgs brought back
-    /// and the mempool's delta ([`Ledger::flush`] writes it once the blocks are committed).
-    async fn follow_chain(
-        &mut self,
-        updates: &[ChainUpdate],
-        now: u64,
-    ) -> Result<(Vec<Readded>, MempoolDelta), StoreError> {
-        let mut delta = MempoolDelta::default();
-        let mut readded = Vec::new();
-        if updates.is_empty() {
-            return Ok((Vec::new(), delta));
-        }
-        // A new tip may make a refused transaction valid: its inputs, its fee rate.
-        self.mempool.clear_recent_rejects();
-        for update in updates {
-            if update.is_reorg() {
-                let (back, change) = self.follow_reorg(update, now).await?;
-                readded.extend(back);
-                delta.then(change);
-            } else {
-                for (_, block) in &update.connected {
-                    let removed = self.mempool.remove_for_block(block);
-                    delta.then(MempoolDelta::left(
-                        removed.confirmed.into_iter().chain(removed.conflicts),
-                    ));
-                }
-            }
-        }
-        // Only those still there at the end, once each (a later block may confirm one).
-        let mut seen = HashSet::new();
-        let readded = readded
-            .into_iter()
-            .filter(|txid| seen.insert(*txid))
-            .filter_map(|txid| self.mempool.get(&txid).map(Readded::of))
-            .collect();
-        Ok((readded, delta))
-    }
-
-    /// After a reorg: everything that was pending or disconnected is offered back to the
-    /// mempool against the new tip. Returns what came back, and the mempool's delta.
-    async fn follow_reorg(
-        &mut self,
-        update: &ChainUpdate,
-        now: u64,
-    ) -> Result<(Vec<Txid>, MempoolDelta), StoreError> {
-        let before = self.pending();
-        let disconnected = update.disconnected.iter().map(|(_, block)| block.as_ref());
-        let candidates = self.mempool.take_for_reorg(disconnected);
-        let outpoints: Vec<OutPoint> = candidates
-            .iter()
-            .flat_map(|tx| tx.inputs.iter().map(|i| i.previous_output))
-            .collect();
-        let coins: HashMap<OutPoint, Coin> = self.chain.coins(&outpoints).await?;
-        let report = self.mempool.readd_after_reorg(
-            candidates,
-            &coins,
-            self.chain.tip().height,
-            now,
-            self.params(),
-        );
-        tracing::info!(
-            readded = report.readded.len(),
-            dropped = report.dropped.len(),
-            depth = update.disconnected.len(),
-            "mempool followed a reorg"
-        );
-        Ok((
-            report.readded,
-            MempoolDelta::between(&before, &self.pending()),
-        ))
-    }
-
-    /// The transactions in the mempool now.
-    fn pending(&self) -> HashSet<Txid> {
-        self.mempool
-            .entries_parent_first()
-            .map(|e| e.txid())
-            .collect()
-    }
-
-    /// Writes a mempool delta to the store: the entries that entered (parents first, as
-    /// the pool orders them) and the removal of those that left.
-    async fn persist(&mut self, delta: &MempoolDelta) -> Result<(), StoreError> {
-        if delta.is_empty() {
-            return Ok(());
-        }
-        let entered: HashSet<&Txid> = delta.entered.iter().collect();
-        let added: Vec<MempoolRecord> = self
-            .mempool
-            .entries_parent_first()
-            .filter(|e| entered.contains(&e.txid()))
-            .map(|e| MempoolRecord {
-                tx: e.tx().clone(),
-                fee: e.fee(),
-                added_at: e.time_added(),
-            })
-            .collect();
-        let mut txn = self.chain.store().begin().await?;
-        txn.mempool_remove(&delta.left).await?;
-        txn.mempool_insert(&added).await?;
-        txn.commit().await
-    }
-
-    /// Re-accepts the persisted mempool against the current tip, keeping arrival times;
-    /// what no longer validates is deleted.
-    async fn restore_mempool(&mut self, now: u64) -> Result<(), ChainError> {
-        let records = self.chain.store().mempool().await?;
-        if records.is_empty() {
-            return Ok(());
-        }
-        let outpoints: Vec<OutPoint> = records
-            .iter()
-            .flat_map(|r| r.tx.inputs.iter().map(|i| i.previous_output))
-            .collect();
-        let coins = self.chain.coins(&outpoints).await?;
-        let tip_height = self.chain.tip().height;
-        let mut dropped = Vec::new();
-        for record in parents_first(records) {
-            let txid = record.tx.txid();
-            let added_at = record.added_at.min(now);
-            if let Err(error) =
-                self.mempool
-                    .accept(record.tx, &coins, tip_height, added_at, self.params())
-            {
-                tracing::info!(%txid, %error, "persisted mempool transaction no longer valid");
-                dropped.push(txid);
-            }
-        }
-        self.expire_mempool(now).await?;
-        if !dropped.is_empty() {
-            let mut txn = self.chain.store().begin().await?;
-            txn.mempool_remove(&dropped).await?;
-            txn.commit().await?;
-        }
-        Ok(())
-    }
-}
-
-/// `records` in an order where each comes after every record whose transaction it spends,
-/// otherwise as given. The store orders them by arrival second, and a parent and its child
-/// often share one: re-accepted child first, the child would be dropped as spending a
-/// missing output.
-fn parents_first(records: Vec<MempoolRecord>) -> Vec<MempoolRecord> {
-    let position: HashMap<Txid, usize> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.tx.txid(), i))
-        .collect();
-    let parents = |i: usize| -> Vec<usize> {
-        let inputs = records[i].tx.inputs.iter();
-        inputs
-            .filter_map(|input| position.get(&input.previous_output.txid).copied())
-            .collect()
-    };
-    let mut order = Vec::with_capacity(records.len());
-    let mut placed = vec![false; records.len()];
-    for root in 0..records.len() {
-        // Depth first, parents before children; `placed` is set on entry, so a (corrupt)
-        // cycle cannot loop.
-        let mut stack = vec![(root, false)];
-        while let Some((i, expanded)) = stack.pop() {
-            if expanded {
-                order.push(i);
-                continue;
-            }
-            if placed[i] {
-                continue;
-            }
-            placed[i] = true;
-            stack.push((i, true));
-            stack.extend(parents(i).into_iter().rev().map(|p| (p, false)));
-        }
-    }
-    let mut slots: Vec<Option<MempoolRecord>> = records.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
