@@ -10,9 +10,9 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiJson;
 use crate::api_types::peers::{
-    BannedView, Discovered, Done, GetPeers, PeerList, PeerView, SharedPeer,
+    BannedView, Discovered, Done, GetPeers, PeerList, PeerView, SharedPeer, Slots,
 };
-use crate::network::{NetworkHandle, NetworkView, PeerTarget};
+use crate::network::{NetworkHandle, NetworkView, PeerTarget, behaviour};
 
 /// The network's view, or an empty one when no network runs.
 fn view(state: &AppState) -> NetworkView {
@@ -49,9 +49,17 @@ pub(super) async fn peers(State(state): State<AppState>) -> Json<PeerList> {
             seconds_left: b.seconds_left,
         })
         .collect();
+    let inbound = peers.iter().filter(|p| p.direction == "inbound").count();
+    let slots = Slots {
+        inbound,
+        max_inbound: behaviour::MAX_INBOUND,
+        outbound: peers.len() - inbound,
+        max_outbound: behaviour::MAX_OUTBOUND,
+    };
     Json(PeerList {
         count: peers.len(),
         peers,
+        slots,
         banned,
     })
 }

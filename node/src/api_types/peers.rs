@@ -21,8 +21,21 @@ pub struct PeerView {
 pub struct PeerList {
     pub count: usize,
     pub peers: Vec<PeerView>,
+    /// How many peers connected to us and how many we dialed, with the limits of each.
+    pub slots: Slots,
     /// Peers kept out for misbehaving, with the seconds their ban has left.
     pub banned: Vec<BannedView>,
+}
+
+/// Inbound and outbound peers are limited apart, so a flood of inbound connections never
+/// stops the node from dialing out.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct Slots {
+    pub inbound: usize,
+    pub max_inbound: u32,
+    pub outbound: usize,
+    pub max_outbound: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

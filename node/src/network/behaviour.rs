@@ -16,8 +16,12 @@ use super::protocol::{self, SyncCodec};
 use crate::consensus::Network;
 use crate::primitives::sha256d;
 
-/// Connections this node keeps at most, in all and per peer.
-const MAX_CONNECTIONS: u32 = 128;
+/// Connections this node accepts at most, and dials at most. They are counted apart
+/// (Bitcoin Core's inbound and outbound slots): strangers that connect to us, however
+/// many, never take the slots the node needs to reach peers it chose itself.
+pub const MAX_INBOUND: u32 = 96;
+pub const MAX_OUTBOUND: u32 = 32;
+/// Connections one peer may hold at once (a simultaneous dial makes two).
 const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// How often peers are pinged, and how long an answer may take before the connection is
 /// considered dead (then closed, and redialed).
@@ -120,7 +124,8 @@ pub fn build(
     );
     let limits = connection_limits::Behaviour::new(
         connection_limits::ConnectionLimits::default()
-            .with_max_established(Some(MAX_CONNECTIONS))
+            .with_max_established_incoming(Some(MAX_INBOUND))
+            .with_max_established_outgoing(Some(MAX_OUTBOUND))
             .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
     );
     Ok(Behaviour {
