@@ -13,6 +13,7 @@ use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
 use crate::consensus::Network;
+use crate::network::per_ip::{DEFAULT_MAX_INBOUND_PER_IP, PerIpLimit};
 
 /// How log lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -86,6 +87,13 @@ pub struct Cli {
     /// Find peers on the local network with mDNS (`--mdns`, or `--mdns false`) [default: off].
     #[arg(long, env = "CHAINCORE_MDNS", num_args = 0..=1, default_missing_value = "true")]
     pub mdns: Option<bool>,
+    /// Inbound peer-to-peer connections one IP address may hold; at least 1 [default: 16].
+    #[arg(long, env = "CHAINCORE_MAX_INBOUND_PER_IP", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inbound_per_ip: Option<u32>,
+    /// IP addresses exempt from that cap, comma-separated: a lab or test network that runs
+    /// many nodes behind one address [default: none].
+    #[arg(long, env = "CHAINCORE_INBOUND_PER_IP_EXEMPT", value_delimiter = ',')]
+    pub inbound_per_ip_exempt: Option<Vec<IpAddr>>,
 }
 
 /// The same settings as they appear in a config file.
@@ -118,6 +126,8 @@ struct FileConfig {
     #[serde(alias = "mempool_mb")]
     mempool_mb: Option<usize>,
     mdns: Option<bool>,
+    max_inbound_per_ip: Option<u32>,
+    inbound_per_ip_exempt: Option<Vec<IpAddr>>,
 }
 
 /// Who may call admin routes.
@@ -157,6 +167,7 @@ pub struct Config {
     pub admin_allow: AdminAllow,
     pub mempool_bytes: usize,
     pub mdns: bool,
+    pub per_ip: PerIpLimit,
 }
 
 /// `--node-id` (default `core0`): letters, digits, `-`, `_` and `.` only.
@@ -241,6 +252,13 @@ impl Config {
             admin_allow,
             mempool_bytes: mempool_mb << 20,
             mdns: cli.mdns.or(file.mdns).unwrap_or(false),
+            per_ip: PerIpLimit {
+                max_inbound: checked_per_ip(cli.max_inbound_per_ip.or(file.max_inbound_per_ip))?,
+                exempt: cli
+                    .inbound_per_ip_exempt
+                    .or(file.inbound_per_ip_exempt)
+                    .unwrap_or_default(),
+            },
         })
     }
 
@@ -263,6 +281,15 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+/// The per-address inbound cap, at least 1 (a file is not checked by clap).
+fn checked_per_ip(given: Option<u32>) -> anyhow::Result<u32> {
+    match given {
+        None => Ok(DEFAULT_MAX_INBOUND_PER_IP),
+        Some(0) => bail!("max-inbound-per-ip must be at least 1"),
+        Some(n) => Ok(n),
+    }
 }
 
 fn parse_admin_allow(items: Vec<String>) -> anyhow::Result<AdminAllow> {
@@ -352,6 +379,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("--bootstrap-nodes"), "{error}");
+    }
+
+    #[test]
+    fn the_inbound_cap_per_address_is_configurable_and_never_zero() {
+        let default = parse(&[]).unwrap().per_ip;
+        assert_eq!(default.max_inbound, DEFAULT_MAX_INBOUND_PER_IP);
+        assert!(default.exempt.is_empty());
+        let set = parse(&[
+            "--max-inbound-per-ip",
+            "4",
+            "--inbound-per-ip-exempt",
+            "10.0.0.1,::1",
+        ])
+        .unwrap()
+        .per_ip;
+        assert_eq!(set.max_inbound, 4);
+        assert_eq!(
+            set.exempt,
+            vec![IpAddr::from([10, 0, 0, 1]), "::1".parse().unwrap()]
+        );
+        assert!(parse(&["--max-inbound-per-ip", "0"]).is_err());
+        assert!(parse(&["--inbound-per-ip-exempt", "localhost"]).is_err());
+        assert!(
+            checked_per_ip(Some(0)).is_err(),
+            "a file cannot set 0 either"
+        );
     }
 
     #[test]

@@ -172,6 +172,7 @@ async fn start_network(
         port: config.p2p_port,
         bootstrap: config.bootstrap_nodes.clone(),
         mdns: config.mdns,
+        per_ip: config.per_ip.clone(),
         key_path: config.data_dir.join("p2p.key"),
     };
     let network = network::start(Arc::clone(node), store, network_config, tasks)

@@ -66,7 +66,9 @@ impl RawPeer {
                 yamux::Config::default,
             )
             .expect("a TCP transport")
-            .with_behaviour(|key| behaviour::build(key, network, false).map_err(Into::into))
+            .with_behaviour(|key| {
+                behaviour::build(key, network, false, Default::default()).map_err(Into::into)
+            })
             .expect("the behaviour")
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();

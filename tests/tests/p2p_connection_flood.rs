@@ -25,11 +25,11 @@ const FLOOD: usize = 300;
 const HOLD: Duration = Duration::from_secs(90);
 const DEADLINE: Duration = Duration::from_secs(45);
 
-async fn start_node(name: &str) -> NodeProcess {
+async fn start_node(name: &str, extra_args: &[&str]) -> NodeProcess {
     NodeProcess::start(NodeOptions {
         backend: Backend::Sqlite,
         node_id: name.into(),
-        extra_args: Vec::new(),
+        extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
     })
     .await
     .expect("a SQLite node always starts")
@@ -38,11 +38,11 @@ async fn start_node(name: &str) -> NodeProcess {
 /// How long a flooder waits to see its connection kept or refused.
 const SETTLE: Duration = Duration::from_secs(2);
 
-/// Opens `FLOOD` connections to `p2p`, each from its own identity and task, which holds it
+/// Opens `count` connections to `p2p`, each from its own identity and task, which holds it
 /// for `HOLD`; `settled` counts those that know whether the node kept theirs.
-fn flood(p2p: &str, settled: &Arc<AtomicUsize>) -> Vec<tokio::task::JoinHandle<()>> {
+fn flood(p2p: &str, count: usize, settled: &Arc<AtomicUsize>) -> Vec<tokio::task::JoinHandle<()>> {
     let version = protocol::identify_protocol(Network::Dev);
-    (0..FLOOD)
+    (0..count)
         .map(|_| {
             let mut peer = MinimalPeer::new(Network::Dev, &version);
             peer.dial(p2p).expect("dial");
@@ -79,13 +79,15 @@ fn peers_with(list: &serde_json::Value, direction: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_flood_leaves_outbound_dials_sync_and_rest_working() {
-    let node = start_node("flooded").await;
-    let honest = start_node("honest").await;
+    // Every flooder comes from 127.0.0.1: exempt it from the per-address cap (as a lab
+    // would its own addresses), so that the flood reaches the inbound slots themselves.
+    let node = start_node("flooded", &["--inbound-per-ip-exempt", "127.0.0.1"]).await;
+    let honest = start_node("honest", &[]).await;
     let client = Client::new(&node.url);
     let honest_client = Client::new(&honest.url);
 
     let settled = Arc::new(AtomicUsize::new(0));
-    let flooders = flood(&node.p2p, &settled);
+    let flooders = flood(&node.p2p, FLOOD, &settled);
     eventually("every flooder to be kept or refused", DEADLINE, || async {
         settled.load(Ordering::SeqCst) == FLOOD
     })
@@ -129,6 +131,25 @@ async fn an_inbound_flood_leaves_outbound_dials_sync_and_rest_working() {
     .await;
     assert_eq!(client.get("/status").await.status, 200);
 
+    for flooder in flooders {
+        flooder.abort();
+    }
+}
+
+/// One host with many identities gets only its address's share of the inbound slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_at_most_its_share_of_the_inbound_slots() {
+    const CAP: u64 = 5;
+    let node = start_node("capped", &["--max-inbound-per-ip", &CAP.to_string()]).await;
+    let client = Client::new(&node.url);
+    let settled = Arc::new(AtomicUsize::new(0));
+    let flooders = flood(&node.p2p, 40, &settled);
+    eventually("every flooder to be kept or refused", DEADLINE, || async {
+        settled.load(Ordering::SeqCst) == 40
+    })
+    .await;
+    let slots = client.get("/peers").await.body["slots"].clone();
+    assert_eq!(slots["inbound"], CAP, "slots: {slots}");
     for flooder in flooders {
         flooder.abort();
     }

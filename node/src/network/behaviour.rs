@@ -1,5 +1,6 @@
 //! The composed libp2p behaviour: gossipsub for blocks and transactions, Kademlia and mDNS
-//! for discovery, identify, ping, the sync request-response protocol, connection limits and
+//! for discovery, identify, ping, the sync request-response protocol, connection limits (the
+//! inbound and outbound slots, and a cap per address: [`super::per_ip`]) and
 //! a block list for banned peers. Configuration only; the event loop drives it.
 
 use std::time::Duration;
@@ -12,6 +13,7 @@ use libp2p::{
 };
 
 use super::error::NetworkError;
+use super::per_ip::{self, PerIpLimit};
 use super::protocol::{self, SyncCodec};
 use crate::consensus::Network;
 use crate::primitives::sha256d;
@@ -39,6 +41,7 @@ pub struct Behaviour {
     // and in release makes requests go to a connection with no handler
     // (rust-libp2p PR #6601). Found by the partition tests' kill-and-restart scenario.
     pub limits: connection_limits::Behaviour,
+    pub per_ip: per_ip::Behaviour,
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     pub gossipsub: gossipsub::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -85,11 +88,13 @@ pub fn gossipsub(network: Network) -> Result<gossipsub::Behaviour, NetworkError>
     Ok(behaviour)
 }
 
-/// Builds the behaviour for `key` on `network`; `mdns` turns local discovery on.
+/// Builds the behaviour for `key` on `network`; `mdns` turns local discovery on, `per_ip`
+/// caps the inbound connections of one address.
 pub fn build(
     key: &identity::Keypair,
     network: Network,
     mdns: bool,
+    per_ip: PerIpLimit,
 ) -> Result<Behaviour, NetworkError> {
     let peer_id = key.public().to_peer_id();
     let mut kad_config = kad::Config::new(protocol::kad_protocol(network));
@@ -136,6 +141,7 @@ pub fn build(
         ping,
         sync,
         limits,
+        per_ip: per_ip::Behaviour::new(per_ip),
         blocked: allow_block_list::Behaviour::default(),
     })
 }

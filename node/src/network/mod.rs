@@ -19,6 +19,7 @@ mod event_loop;
 mod gossip;
 mod handle;
 pub mod peers;
+pub mod per_ip;
 pub mod protocol;
 mod serve;
 pub mod target;
@@ -78,6 +79,8 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<String>,
     /// Local discovery by multicast (off on loopback-only setups).
     pub mdns: bool,
+    /// The cap on one address's inbound connections.
+    pub per_ip: per_ip::PerIpLimit,
     /// The node's libp2p key file (created on first start).
     pub key_path: PathBuf,
 }
@@ -116,7 +119,7 @@ pub async fn start(
 ) -> anyhow::Result<Network> {
     let key = load_or_create_key(&config.key_path)?;
     let local_peer_id = key.public().to_peer_id();
-    let mut swarm = build_swarm(key, node.info().network, config.mdns)?;
+    let mut swarm = build_swarm(key, node.info().network, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
     let view = view::ViewPublisher::new(
         local_peer_id.to_string(),
@@ -156,7 +159,7 @@ pub async fn start(
 fn build_swarm(
     key: identity::Keypair,
     network: crate::consensus::Network,
-    mdns: bool,
+    config: &NetworkConfig,
 ) -> anyhow::Result<libp2p::Swarm<Behaviour>> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
@@ -166,7 +169,9 @@ fn build_swarm(
             yamux::Config::default,
         )
         .context("building the TCP transport")?
-        .with_behaviour(|key| behaviour::build(key, network, mdns).map_err(Into::into))
+        .with_behaviour(|key| {
+            behaviour::build(key, network, config.mdns, config.per_ip.clone()).map_err(Into::into)
+        })
         .map_err(|e| anyhow::anyhow!("building the network behaviour: {e}"))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build())
