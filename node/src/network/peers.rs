@@ -3,7 +3,9 @@
 //!
 //! Misbehaviour costs score ([`Offence`]); at [`BAN_SCORE`] a peer is banned for
 //! [`BAN_DURATION`]. Known peers that drop are redialed with exponential backoff (from
-//! [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]), so a healed partition reconnects by itself.
+//! [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]), so a healed partition reconnects by itself. The book
+//! holds at most `MAX_KNOWN` peers; when full it forgets a stranger that never answered
+//! before a peer it once reached.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -98,6 +100,18 @@ pub struct Known {
     backoff: Duration,
     next_dial: Instant,
     pub banned_until: Option<Instant>,
+    /// Whether a connection to it ever succeeded (since this node started).
+    ever_connected: bool,
+    /// Dials that failed since its last connection.
+    dial_failures: u32,
+}
+
+impl Known {
+    /// Eviction order when the book is full: the first to go is one never reached, with the
+    /// most failed dials; a peer once connected goes only when no stranger is left.
+    fn keep_rank(&self) -> (bool, std::cmp::Reverse<u32>) {
+        (self.ever_connected, std::cmp::Reverse(self.dial_failures))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +130,8 @@ fn new_known() -> Known {
         backoff: FIRST_BACKOFF,
         next_dial: Instant::now(),
         banned_until: None,
+        ever_connected: false,
+        dial_failures: 0,
     }
 }
 
@@ -128,11 +144,13 @@ impl PeerBook {
         rest_url: Option<String>,
     ) {
         if self.known.len() >= MAX_KNOWN && !self.known.contains_key(&peer) {
+            // Banned peers stay (forgetting one would let it be learnt afresh).
             let forget = self
                 .known
-                .keys()
-                .find(|p| !self.connected.contains_key(p))
-                .copied();
+                .iter()
+                .filter(|(p, k)| !self.connected.contains_key(p) && k.banned_until.is_none())
+                .min_by_key(|(_, k)| k.keep_rank())
+                .map(|(p, _)| *p);
             if let Some(forget) = forget {
                 self.known.remove(&forget);
             }
@@ -164,6 +182,8 @@ impl PeerBook {
         self.dialing.remove(&peer);
         if let Some(known) = self.known.get_mut(&peer) {
             known.backoff = FIRST_BACKOFF;
+            known.ever_connected = true;
+            known.dial_failures = 0;
         }
         let entry = self.connected.entry(peer).or_insert(Connected {
             address,
@@ -195,6 +215,7 @@ impl PeerBook {
     pub fn on_dial_failed(&mut self, peer: PeerId) {
         self.dialing.remove(&peer);
         if let Some(known) = self.known.get_mut(&peer) {
+            known.dial_failures = known.dial_failures.saturating_add(1);
             known.next_dial = Instant::now() + known.backoff;
             known.backoff = (known.backoff * 2).min(MAX_BACKOFF);
         }
@@ -318,6 +339,35 @@ mod tests {
             "the backoff doubled"
         );
         assert_eq!(book.due(Instant::now() + MAX_BACKOFF).len(), 1);
+    }
+
+    #[test]
+    fn a_full_book_forgets_strangers_that_fail_before_peers_it_reached() {
+        let mut book = PeerBook::default();
+        let good = PeerId::random();
+        book.learn(good, [addr(1)], None);
+        book.on_connected(good, addr(1), true);
+        book.on_closed(good, 0);
+        let failing = PeerId::random();
+        book.learn(failing, [addr(2)], None);
+        book.on_dial_failed(failing);
+        for port in 3..=u16::try_from(MAX_KNOWN).unwrap() {
+            book.learn(PeerId::random(), [addr(port)], None);
+        }
+        assert_eq!(book.known.len(), MAX_KNOWN);
+        book.learn(PeerId::random(), [addr(9_001)], None);
+        assert_eq!(book.known.len(), MAX_KNOWN, "bounded");
+        assert!(
+            !book.known.contains_key(&failing),
+            "the failing stranger went first"
+        );
+        for port in 9_002..9_002 + u16::try_from(MAX_KNOWN).unwrap() {
+            book.learn(PeerId::random(), [addr(port)], None);
+        }
+        assert!(
+            book.known.contains_key(&good),
+            "a peer once reached outlives a book's worth of strangers"
+        );
     }
 
     #[test]
