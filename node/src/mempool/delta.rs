@@ -35,23 +35,29 @@ impl MempoolDelta {
         self.entered.is_empty() && self.left.is_empty()
     }
 
-    /// `self`, then `later`: the net change of both, in order.
+    /// `self`, then `later`: the net change of both, in order. Costs O(`later`) when
+    /// nothing can cancel (a run of blocks that only confirm: nothing entered).
     pub fn then(&mut self, later: MempoolDelta) {
-        let mut entered: HashSet<Txid> = self.entered.drain(..).collect();
-        let mut left: HashSet<Txid> = self.left.drain(..).collect();
-        for txid in later.left {
-            if !entered.remove(&txid) {
-                left.insert(txid);
-            }
-        }
-        for txid in later.entered {
-            if !left.remove(&txid) {
-                entered.insert(txid);
-            }
-        }
-        self.entered = entered.into_iter().collect();
-        self.left = left.into_iter().collect();
+        // Within one net delta no txid is both entered and left, so each side of `later`
+        // can only cancel what `self` holds on the other side.
+        let back_out = cancel(&mut self.entered, &later.left);
+        self.left
+            .extend(later.left.into_iter().filter(|t| !back_out.contains(t)));
+        let back_in = cancel(&mut self.left, &later.entered);
+        self.entered
+            .extend(later.entered.into_iter().filter(|t| !back_in.contains(t)));
     }
+}
+
+/// Removes from `held` every txid in `against`; returns those removed.
+fn cancel(held: &mut Vec<Txid>, against: &[Txid]) -> HashSet<Txid> {
+    let mut removed = HashSet::new();
+    if held.is_empty() || against.is_empty() {
+        return removed;
+    }
+    let against: HashSet<&Txid> = against.iter().collect();
+    held.retain(|txid| !(against.contains(txid) && removed.insert(*txid)));
+    removed
 }
 
 #[cfg(test)]
