@@ -27,6 +27,7 @@ pub struct Minimal {
 /// A peer the test drives by hand.
 pub struct MinimalPeer {
     swarm: Swarm<Minimal>,
+    network: Network,
 }
 
 impl std::fmt::Debug for MinimalPeer {
@@ -74,7 +75,16 @@ impl MinimalPeer {
                 .subscribe(&topic)
                 .expect("subscribe");
         }
-        Self { swarm }
+        Self { swarm, network }
+    }
+
+    /// Publishes raw bytes on the blocks topic.
+    pub fn publish_block_bytes(&mut self, data: Vec<u8>) -> Result<(), String> {
+        crate::peer::publish_block(
+            &mut self.swarm.behaviour_mut().gossipsub,
+            self.network,
+            data,
+        )
     }
 
     pub fn peer_id(&self) -> libp2p::PeerId {

@@ -137,14 +137,24 @@ impl RawPeer {
 
     /// Publishes raw bytes on the blocks topic.
     pub fn publish_block_bytes(&mut self, data: Vec<u8>) -> Result<(), String> {
-        let topic = self.blocks_topic();
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .publish(topic, data)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        publish_block(
+            &mut self.swarm.behaviour_mut().gossipsub,
+            self.network,
+            data,
+        )
     }
+}
+
+/// Publishes raw bytes on `network`'s blocks topic.
+pub fn publish_block(
+    gossipsub: &mut libp2p::gossipsub::Behaviour,
+    network: Network,
+    data: Vec<u8>,
+) -> Result<(), String> {
+    gossipsub
+        .publish(protocol::blocks_topic(network), data)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 impl RawPeer {

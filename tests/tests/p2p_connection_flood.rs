@@ -1,7 +1,8 @@
 //! A flood of inbound connections from fresh identities must not cut the node off: it
 //! keeps dialing out, stays in sync and serves REST (Bitcoin Core's `p2p_eviction` and
 //! `p2p_add_connections` are the anchor: inbound and outbound slots are counted apart, so
-//! strangers cannot take the slots the node needs to reach the honest network).
+//! strangers cannot take the slots the node needs to reach the honest network; a full node
+//! makes room for a newcomer by evicting a stranger, never a peer that brought it news).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,11 +10,12 @@ use std::time::Duration;
 
 use chaincore::consensus::Network;
 use chaincore::network::protocol;
+use chaincore::primitives::encode;
 use chaincore::testkit::key;
 use chaincore_test_support::eventually;
 use chaincore_tests::client::Client;
 use chaincore_tests::db::Backend;
-use chaincore_tests::miner::mine_many;
+use chaincore_tests::miner::{block_on, mine_many};
 use chaincore_tests::minimal_peer::MinimalPeer;
 use chaincore_tests::node::{NodeOptions, NodeProcess};
 use chaincore_tests::peer::Seen;
@@ -153,4 +155,68 @@ async fn one_address_gets_at_most_its_share_of_the_inbound_slots() {
     for flooder in flooders {
         flooder.abort();
     }
+}
+
+/// Bitcoin Core's `p2p_eviction`: when the inbound slots are full, a newcomer takes the slot
+/// of the worst stranger, but the peer that just gave the node a block it did not have is
+/// kept, although it is the newest connection from the most crowded address (the one
+/// eviction would take first). It answers no pings, so no other protection applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_evicts_strangers_but_keeps_the_peer_that_brought_it_a_block() {
+    let node = start_node("evicting", &["--inbound-per-ip-exempt", "127.0.0.1"]).await;
+    let client = Client::new(&node.url);
+    let first_wave = Arc::new(AtomicUsize::new(0));
+    let _first = flood(&node.p2p, 110, &first_wave);
+    eventually("the first wave to fill the slots", DEADLINE, || async {
+        first_wave.load(Ordering::SeqCst) == 110
+    })
+    .await;
+
+    // The useful peer connects last and gossips a block on the node's tip.
+    let version = protocol::identify_protocol(Network::Dev);
+    let mut useful = MinimalPeer::new(Network::Dev, &version);
+    let useful_id = useful.peer_id().to_string();
+    useful.dial(&node.p2p).expect("dial");
+    let tip = client.tip_hash().await;
+    let block = block_on(&client, &tip, &key(1).address(), b"news").await;
+    let hash = block.block_hash().to_string();
+    let delivered = async {
+        for _ in 0..100 {
+            let _ = useful.publish_block_bytes(encode(&block));
+            useful.watch(Duration::from_millis(200), |_| false).await;
+            if client.tip_hash().await == hash {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(delivered.await, "the node took the useful peer's block");
+    let keep_useful = tokio::spawn(async move { useful.watch(HOLD, |_| false).await });
+
+    // A second wave of strangers gets in, one eviction each.
+    let second_wave = Arc::new(AtomicUsize::new(0));
+    let _second = flood(&node.p2p, 40, &second_wave);
+    eventually(
+        "the second wave to be kept or refused",
+        DEADLINE,
+        || async { second_wave.load(Ordering::SeqCst) == 40 },
+    )
+    .await;
+    let list = client.get("/peers").await.body;
+    assert_eq!(
+        list["slots"]["inbound"], list["slots"]["max_inbound"],
+        "{list}"
+    );
+    let listed = |id: &str| {
+        list["peers"]
+            .as_array()
+            .expect("peers")
+            .iter()
+            .any(|p| p["peer_id"] == id)
+    };
+    assert!(
+        listed(&useful_id),
+        "the peer that brought a block was evicted"
+    );
+    keep_useful.abort();
 }

@@ -23,6 +23,10 @@ use crate::primitives::sha256d;
 /// many, never take the slots the node needs to reach peers it chose itself.
 pub const MAX_INBOUND: u32 = 96;
 pub const MAX_OUTBOUND: u32 = 32;
+/// Inbound connections let in beyond [`MAX_INBOUND`] for the moment it takes to evict a
+/// worse peer ([`super::eviction`]): a full node still takes a stranger that may be better
+/// than its worst, as Bitcoin Core does, instead of refusing every newcomer.
+pub const EVICTION_HEADROOM: u32 = 8;
 /// Connections one peer may hold at once (a simultaneous dial makes two).
 const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// How often peers are pinged, and how long an answer may take before the connection is
@@ -129,7 +133,7 @@ pub fn build(
     );
     let limits = connection_limits::Behaviour::new(
         connection_limits::ConnectionLimits::default()
-            .with_max_established_incoming(Some(MAX_INBOUND))
+            .with_max_established_incoming(Some(MAX_INBOUND + EVICTION_HEADROOM))
             .with_max_established_outgoing(Some(MAX_OUTBOUND))
             .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
     );

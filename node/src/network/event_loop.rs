@@ -14,7 +14,7 @@ use libp2p::{Multiaddr, PeerId, Swarm, kad};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 
 use super::SyncEvent;
-use super::behaviour::{Behaviour, BehaviourEvent};
+use super::behaviour::{Behaviour, BehaviourEvent, MAX_INBOUND};
 use super::error::NetworkError;
 use super::gossip::{Judge, MAX_JUDGING};
 use super::handle::{Command, NetworkHandle};
@@ -203,6 +203,9 @@ impl EventLoop {
                 }
                 self.book
                     .on_connected(peer_id, address, endpoint.is_dialer());
+                if !endpoint.is_dialer() && num_established.get() == 1 {
+                    self.make_room(peer_id);
+                }
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, "peer connected");
                     let _ = self.sync.try_send(SyncEvent::Connected(peer_id));
@@ -236,6 +239,14 @@ impl EventLoop {
                 self.view.set_listen_addrs(addrs);
             }
             _ => {}
+        }
+    }
+
+    /// Above the inbound slots: disconnects the worst inbound peer (or the newcomer).
+    fn make_room(&mut self, newcomer: PeerId) {
+        if let Some(victim) = self.book.inbound_to_evict(newcomer, MAX_INBOUND as usize) {
+            tracing::info!(peer = %victim, newcomer = %(victim == newcomer), "inbound slots full: evicting");
+            let _ = self.swarm.disconnect_peer_id(victim);
         }
     }
 

@@ -29,7 +29,7 @@ pub(super) const MAX_JUDGING: usize = 256;
 
 /// Which topic a message came on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Topic {
+pub enum Topic {
     Blocks,
     Transactions,
 }
@@ -92,6 +92,7 @@ impl Judge {
                 .send(Command::Judged {
                     message_id,
                     source,
+                    topic,
                     acceptance,
                 })
                 .await;

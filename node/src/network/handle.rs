@@ -46,6 +46,7 @@ pub enum Command {
     Judged {
         message_id: MessageId,
         source: PeerId,
+        topic: super::gossip::Topic,
         acceptance: MessageAcceptance,
     },
     /// Charge `peer` for misbehaving.

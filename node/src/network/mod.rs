@@ -16,6 +16,7 @@ pub mod bootstrap;
 mod budget;
 pub mod error;
 mod event_loop;
+pub mod eviction;
 mod gossip;
 mod handle;
 pub mod peers;

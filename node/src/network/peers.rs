@@ -3,7 +3,10 @@
 //!
 //! Misbehaviour costs score ([`Offence`]); at [`BAN_SCORE`] a peer is banned for
 //! [`BAN_DURATION`]. Known peers that drop are redialed with exponential backoff (from
-//! [`FIRST_BACKOFF`] to [`MAX_BACKOFF`]), so a healed partition reconnects by itself. The book
+//! [`FIRST_BACKOFF`] to [`MAX_BACKOFF`], five minutes, so a peer gone for good costs a dial
+//! now and then, not a dial every few seconds). A healed partition still reconnects at once:
+//! when a peer that had dropped comes back, that is a sign the network works again, and
+//! every peer once reached that is waiting out its backoff is dialed now. The book
 //! holds at most `MAX_KNOWN` peers; when full it forgets a stranger that never answered
 //! before a peer it once reached.
 
@@ -18,7 +21,7 @@ use super::protocol::Status;
 pub const BAN_SCORE: f64 = -100.0;
 pub const BAN_DURATION: Duration = Duration::from_secs(600);
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Known peers remembered at most (the oldest unconnected are forgotten beyond).
 const MAX_KNOWN: usize = 1_000;
 
@@ -90,6 +93,10 @@ pub struct Connected {
     pub ping: Option<Duration>,
     /// Where it listens, as identify reported.
     pub listen_addrs: Vec<Multiaddr>,
+    pub connected_at: Instant,
+    /// When it last gave us a block, or a transaction, that we did not have.
+    pub last_block: Option<Instant>,
+    pub last_tx: Option<Instant>,
 }
 
 /// A peer to keep connected to.
@@ -181,9 +188,13 @@ impl PeerBook {
     pub fn on_connected(&mut self, peer: PeerId, address: Multiaddr, outbound: bool) {
         self.dialing.remove(&peer);
         if let Some(known) = self.known.get_mut(&peer) {
+            let came_back = known.ever_connected && known.backoff > FIRST_BACKOFF;
             known.backoff = FIRST_BACKOFF;
             known.ever_connected = true;
             known.dial_failures = 0;
+            if came_back && !self.connected.contains_key(&peer) {
+                self.wake_dropped(Instant::now());
+            }
         }
         let entry = self.connected.entry(peer).or_insert(Connected {
             address,
@@ -192,8 +203,44 @@ impl PeerBook {
             status: None,
             ping: None,
             listen_addrs: Vec::new(),
+            connected_at: Instant::now(),
+            last_block: None,
+            last_tx: None,
         });
         entry.connections += 1;
+    }
+
+    /// `peer` gave us a new block (or transaction): it is worth its slot.
+    pub fn on_useful(&mut self, peer: PeerId, block: bool, now: Instant) {
+        if let Some(c) = self.connected.get_mut(&peer) {
+            if block {
+                c.last_block = Some(now);
+            } else {
+                c.last_tx = Some(now);
+            }
+        }
+    }
+
+    /// When more than `max` inbound peers are connected: the one to disconnect to make room
+    /// for `newcomer` (the newcomer itself when every other is protected; see
+    /// [`super::eviction`]).
+    pub fn inbound_to_evict(&self, newcomer: PeerId, max: usize) -> Option<PeerId> {
+        let inbound = || self.connected.iter().filter(|(_, c)| !c.outbound);
+        if inbound().count() <= max {
+            return None;
+        }
+        let candidates = inbound()
+            .filter(|(p, _)| **p != newcomer)
+            .map(|(peer, c)| super::eviction::Candidate {
+                peer: *peer,
+                ip: ip_of(&c.address),
+                connected_at: c.connected_at,
+                last_block: c.last_block,
+                last_tx: c.last_tx,
+                ping: c.ping,
+            })
+            .collect();
+        Some(super::eviction::choose(candidates).unwrap_or(newcomer))
     }
 
     /// Records a closed connection; returns whether the peer is now disconnected.
@@ -218,6 +265,21 @@ impl PeerBook {
             known.dial_failures = known.dial_failures.saturating_add(1);
             known.next_dial = Instant::now() + known.backoff;
             known.backoff = (known.backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// A peer that had dropped is back: the partition (or the outage) that cut it off may
+    /// be over, so every other peer once reached is due now, with its backoff started over.
+    /// Strangers that never answered keep theirs.
+    fn wake_dropped(&mut self, now: Instant) {
+        for (peer, known) in &mut self.known {
+            if known.ever_connected
+                && !self.connected.contains_key(peer)
+                && known.banned_until.is_none()
+            {
+                known.next_dial = known.next_dial.min(now);
+                known.backoff = FIRST_BACKOFF;
+            }
         }
     }
 
@@ -302,6 +364,15 @@ impl PeerBook {
     }
 }
 
+/// The IP address in `addr`, if it has one.
+fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
+        libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
+        _ => None,
+    })
+}
+
 /// Whether others can dial `addr`: not a wildcard like `0.0.0.0` or `::`.
 pub fn is_dialable(addr: &Multiaddr) -> bool {
     !addr.iter().any(|p| match p {
@@ -339,6 +410,54 @@ mod tests {
             "the backoff doubled"
         );
         assert_eq!(book.due(Instant::now() + MAX_BACKOFF).len(), 1);
+    }
+
+    #[test]
+    fn the_backoff_of_a_peer_that_stays_away_grows_to_minutes() {
+        let mut book = PeerBook::default();
+        let peer = PeerId::random();
+        book.learn(peer, [addr(1)], None);
+        book.on_connected(peer, addr(1), true);
+        book.on_closed(peer, 0);
+        for _ in 0..12 {
+            book.due(Instant::now() + MAX_BACKOFF);
+            book.on_dial_failed(peer);
+        }
+        let later = |d: Duration| book.known[&peer].next_dial > Instant::now() + d;
+        assert!(
+            later(Duration::from_secs(240)),
+            "well past the old 4 s ceiling"
+        );
+        assert!(!later(MAX_BACKOFF), "and never past MAX_BACKOFF");
+    }
+
+    #[test]
+    fn a_dropped_peer_coming_back_wakes_the_others_it_was_cut_off_with() {
+        let mut book = PeerBook::default();
+        let (a, b, stranger) = (PeerId::random(), PeerId::random(), PeerId::random());
+        for (i, peer) in [a, b].into_iter().enumerate() {
+            let port = u16::try_from(i + 1).unwrap();
+            book.learn(peer, [addr(port)], None);
+            book.on_connected(peer, addr(port), true);
+            book.on_closed(peer, 0);
+        }
+        book.learn(stranger, [addr(9)], None);
+        // A long partition: every redial fails until the backoffs are minutes long.
+        for _ in 0..12 {
+            book.due(Instant::now() + MAX_BACKOFF);
+            for peer in [a, b, stranger] {
+                book.on_dial_failed(peer);
+            }
+        }
+        assert!(book.due(Instant::now()).is_empty());
+        // The heal: `a` dials in. `b` is due at once; the stranger keeps its backoff.
+        book.on_connected(a, addr(1), false);
+        let due: Vec<PeerId> = book
+            .due(Instant::now())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(due, [b]);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 use std::time::Instant;
 
+use libp2p::gossipsub;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::oneshot;
 
 use crate::network::error::NetworkError;
+use crate::network::gossip::Topic;
 use crate::network::handle::Command;
 
 use super::EventLoop;
@@ -63,8 +65,15 @@ impl EventLoop {
             Command::Judged {
                 message_id,
                 source,
+                topic,
                 acceptance,
-            } => self.report(message_id, source, acceptance),
+            } => {
+                if acceptance == gossipsub::MessageAcceptance::Accept {
+                    self.book
+                        .on_useful(source, topic == Topic::Blocks, Instant::now());
+                }
+                self.report(message_id, source, acceptance);
+            }
             Command::Penalize { peer, offence } => self.penalize(peer, offence),
         }
     }
