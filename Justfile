@@ -70,6 +70,16 @@ bench:
     cargo bench -p chaincore-tests --bench serving
     cargo bench -p chaincore-tools --bench miner
 
+# Run a network-lab scenario (root: network namespaces): `just lab tests/scenarios/twelve.toml`.
+# Prints the report and writes report.json and report.html into .lab/<name>/ (or --out DIR).
+lab scenario *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "$(id -u)" != 0 ]; then echo "the lab needs root (network namespaces)" >&2; exit 1; fi
+    cargo build --workspace --bins
+    target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+    exec "$target/debug/chaincore-lab" {{scenario}} {{args}}
+
 # Partition scenario 1 for a user (root: network namespaces): five nodes split 3 | 2, both
 # sides mining, a double spend, then the heal; prints the convergence report.
 partition-demo:

@@ -25,21 +25,13 @@ pub fn block_from_template(template: &Value) -> Block {
     }
 }
 
-/// Sets `block`'s time one spacing after its parent's (unless that is too far ahead of
-/// `now`), then finds a nonce.
-///
-/// Block 1 anchors the difficulty schedule (aserti3-2d), so a chain whose every block is
-/// one spacing after its parent stays at the easiest target however fast the test mines;
-/// starting from the genesis time (in the past) leaves room for millions of blocks before
-/// the schedule reaches the node's clock.
+/// Sets `block`'s time on the schedule and finds a nonce (see
+/// [`chaincore_tools::lab::mine::solve`]).
 pub fn solve(block: &mut Block, parent_time: u32, network: Network) {
-    let spacing = network.params().target_spacing;
-    let on_schedule = parent_time.saturating_add(spacing);
-    let latest = u32::try_from(chaincore::node::unix_now() + 3_600).unwrap_or(u32::MAX);
-    if on_schedule <= latest {
-        block.header.time = on_schedule;
-    }
-    assert!(solve_header(&mut block.header, 1 << 32), "no nonce found");
+    assert!(
+        chaincore_tools::lab::mine::solve(block, parent_time, network),
+        "no nonce found"
+    );
 }
 
 /// Mines one block paying `payout` on `client`'s node; returns the submit reply body.

@@ -65,6 +65,19 @@ pub struct Placement {
     pub p2p_port: u16,
 }
 
+impl Placement {
+    /// Node `i` of a network lab: inside its namespace, on the lab's fixed ports.
+    pub fn in_lab(lab: &crate::netns::Lab, i: usize) -> Placement {
+        use crate::netns::{API_PORT, P2P_PORT};
+        Placement {
+            prefix: lab.prefix(i),
+            bind: Some(lab.ip(i)),
+            api_port: API_PORT,
+            p2p_port: P2P_PORT,
+        }
+    }
+}
+
 /// A running node, stopped on drop.
 #[derive(Debug)]
 pub struct NodeProcess {

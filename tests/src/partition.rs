@@ -17,7 +17,7 @@ use crate::client::Client;
 use crate::db::Backend;
 use crate::miner::mine;
 use crate::netns::{Lab, available};
-use crate::node::{NodeOptions, NodeProcess};
+use crate::node::{NodeOptions, NodeProcess, Placement};
 
 /// A lab network: node `i` runs in namespace `i`.
 #[derive(Debug)]
@@ -59,7 +59,7 @@ impl Net {
                 node_id: format!("n{i}"),
                 extra_args,
             };
-            let node = NodeProcess::start_placed(options, net.lab.placement(i)).await?;
+            let node = NodeProcess::start_placed(options, Placement::in_lab(&net.lab, i)).await?;
             net.clients.push(Client::new(&node.url));
             net.nodes.push(node);
         }

@@ -7,8 +7,10 @@
 //! - [`wallet`]: encrypted key files, coin selection, signing, merkle-proof checks.
 //! - [`monitor`]: a snapshot of several nodes and their database, and its rendering.
 //! - [`cluster`]: a local network of nodes and miners, supervised until Ctrl-C.
+//! - [`lab`]: a network of nodes in namespaces on shaped links, put through faults and judged.
 
 pub mod cluster;
+pub mod lab;
 pub mod miner;
 pub mod monitor;
 pub mod rest;

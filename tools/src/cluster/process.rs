@@ -143,14 +143,23 @@ impl ChildProcess {
     /// line (copying every line to the log too).
     pub fn spawn_node(binary: &Path, plan: &NodePlan) -> Result<Self, ProcessError> {
         std::fs::create_dir_all(&plan.data_dir).map_err(|e| io("create", &plan.data_dir, &e))?;
-        let log = append(&plan.log)?;
-        let mut command = clean_command(binary, plan.args());
+        Self::spawn_node_command(&plan.node_id, &plan.log, clean_command(binary, plan.args()))
+    }
+
+    /// Starts a node from a prepared command (the lab's, behind `ip netns exec`), as
+    /// [`ChildProcess::spawn_node`] does.
+    pub fn spawn_node_command(
+        name: &str,
+        log_path: &Path,
+        mut command: Command,
+    ) -> Result<Self, ProcessError> {
+        let log = append(log_path)?;
         command.stdout(Stdio::piped()).stderr(log);
-        let mut child = Self::spawn(&plan.node_id, &plan.log, command)?;
+        let mut child = Self::spawn(name, log_path, command)?;
         let stdout = child.child.stdout.take();
         let (tx, rx) = oneshot::channel();
         if let Some(stdout) = stdout {
-            tokio::spawn(copy_stdout(stdout, plan.log.clone(), tx));
+            tokio::spawn(copy_stdout(stdout, log_path.to_owned(), tx));
         }
         child.ready = Some(rx);
         Ok(child)
@@ -276,7 +285,7 @@ pub fn describe(status: Option<ExitStatus>) -> String {
 }
 
 /// A command without the node's settings from this environment.
-fn clean_command(binary: &Path, args: Vec<OsString>) -> Command {
+pub fn clean_command(binary: &Path, args: Vec<OsString>) -> Command {
     let mut command = Command::new(binary);
     command.args(args);
     for (key, _) in std::env::vars_os() {

@@ -1,9 +1,10 @@
-//! A PostgreSQL server of the test's own, to stop and start while a node uses it: the
-//! machine's shared server is never stopped. `initdb` in a temporary directory, run as the
+//! A PostgreSQL server of the lab's (or a test's) own, to stop and start while a node uses
+//! it: the machine's shared server is never stopped. `initdb` in a temporary directory, run as the
 //! `postgres` user (the server refuses root) on a port of its own, stopped when dropped.
 //!
 //! Needs root (to become `postgres`) and the server binaries (`/usr/lib/postgresql/*/bin`).
-//! Without them the tests that use it skip, unless `CHAINCORE_REQUIRE_POSTGRES=1`.
+//! Without them [`PgServer::start`] gives `None` (tests skip), unless
+//! `CHAINCORE_REQUIRE_POSTGRES=1`, which makes it panic.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,9 +27,12 @@ impl PgServer {
                 "CHAINCORE_REQUIRE_POSTGRES=1 but no PostgreSQL server can be started here \
                  (needs root and /usr/lib/postgresql/*/bin)"
             );
-            eprintln!(
-                "\n*** SKIPPED: a private PostgreSQL server needs root and its binaries ***\n"
-            );
+            #[allow(clippy::print_stderr, reason = "a skip must be loud")]
+            {
+                eprintln!(
+                    "\n*** SKIPPED: a private PostgreSQL server needs root and its binaries ***\n"
+                );
+            }
             return None;
         };
         let dir = tempfile::Builder::new()
@@ -57,6 +61,13 @@ impl PgServer {
     /// `postgres://postgres@127.0.0.1:PORT/NAME`.
     pub fn url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The URL of database `name` through the server's unix socket, which a process in
+    /// another network namespace (a lab node) reaches too.
+    pub fn socket_url(&self, database: &str) -> String {
+        let dir = self.dir.path().display().to_string().replace('/', "%2F");
+        format!("postgres://postgres@{dir}:{}/{database}", self.port)
     }
 
     /// Creates database `name` and returns its URL.
@@ -115,6 +126,18 @@ impl PgServer {
                 "start",
             ],
         );
+    }
+
+    /// Starts the server unless it is running (after an outage the timeline did not end).
+    pub fn resume_if_stopped(&self) {
+        let status = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", &self.data(), "status"])
+            .output();
+        if status.is_ok_and(|o| !o.status.success()) {
+            self.resume();
+        }
     }
 
     fn data(&self) -> String {
