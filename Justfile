@@ -65,10 +65,11 @@ bench:
     cargo bench -p chaincore --bench chainstate
     cargo bench -p chaincore --bench api
     cargo bench -p chaincore --bench accept_path
-    cargo build --release -p chaincore --bin chaincore-node
+    cargo build --release -p chaincore --bin chaincore-node -p chaincore-tools --bin chaincore-lab
     cargo bench -p chaincore-tests --bench network
     cargo bench -p chaincore-tests --bench serving
     cargo bench -p chaincore-tools --bench miner
+    cargo bench -p chaincore-tools --bench lab
 
 # Run a network-lab scenario (root: network namespaces): `just lab tests/scenarios/twelve.toml`.
 # Prints the report and writes report.json and report.html into .lab/<name>/ (or --out DIR).

@@ -23,6 +23,8 @@ use crate::rest::RestError;
 const FEE_UNITS: u64 = 10_000;
 /// Outputs per payment: a coin becomes this many, so spendable coins multiply each block.
 const OUTPUTS: usize = 4;
+/// What one more output adds to a transaction's size, about.
+const OUTPUT_BYTES: usize = 30;
 /// How many wallets the lab pays between.
 pub const WALLETS: usize = 8;
 
@@ -34,6 +36,14 @@ pub fn wallet_keys(seed: u64) -> Vec<PrivateKey> {
             PrivateKey::from_bytes(&digest).expect("a hash is a valid key but with odds 2^-128")
         })
         .collect()
+}
+
+/// Where padding outputs go: an address whose key nobody holds (a hash, not a point).
+fn filler_address() -> Address {
+    let hash: [u8; 20] = Sha256::digest(b"chaincore-lab filler").as_slice()[..20]
+        .try_into()
+        .expect("20 bytes");
+    Address::from_pubkey_hash(chaincore::primitives::PubkeyHash::from_byte_array(hash))
 }
 
 /// Finds blocks until the run asks to stop: an exponential wait (mean
@@ -136,14 +146,19 @@ impl Wallets {
         }
     }
 
-    /// A payment of `coin` split over [`OUTPUTS`] random wallets; `tag` units more fee
-    /// make two payments of one coin differ.
+    /// A payment of `coin` split over [`OUTPUTS`] random wallets, padded to about
+    /// `bytes` with one-unit outputs to an address no wallet spends; `tag` units more fee
+    /// make two payments of one coin differ. The fee is two units a byte, at least
+    /// [`FEE_UNITS`].
     fn payment(
         &mut self,
         (w, outpoint, amount): (usize, OutPoint, Amount),
         tag: u64,
-    ) -> Transaction {
-        let spendable = amount.units() - FEE_UNITS - tag;
+        bytes: Option<usize>,
+    ) -> Option<Transaction> {
+        let filler = bytes.map_or(0, |b| b.saturating_sub(200) / OUTPUT_BYTES);
+        let fee = FEE_UNITS.max(2 * (200 + OUTPUT_BYTES * (OUTPUTS + filler)) as u64);
+        let spendable = amount.units().checked_sub(fee + tag + filler as u64)?;
         let share = spendable / OUTPUTS as u64;
         let mut outputs: Vec<TxOut> = (0..OUTPUTS)
             .map(|_| {
@@ -153,6 +168,10 @@ impl Wallets {
             .collect();
         let first = share + spendable % OUTPUTS as u64;
         outputs[0].value = Amount::from_units(first).expect("below the coin");
+        let dust = filler_address();
+        outputs.extend(
+            (0..filler).map(|_| TxOut::to_address(Amount::from_units(1).expect("one unit"), &dust)),
+        );
         let mut tx = Transaction {
             version: Transaction::CURRENT_VERSION,
             inputs: vec![TxIn {
@@ -163,12 +182,12 @@ impl Wallets {
             lock_time: 0,
         };
         sign_all_inputs(&mut tx, &[&self.keys[w]], &DEV.genesis_hash());
-        tx
+        Some(tx)
     }
 
-    fn next_payment(&mut self) -> Option<Transaction> {
+    fn next_payment(&mut self, bytes: Option<usize>) -> Option<Transaction> {
         let coin = self.take_coin()?;
-        Some(self.payment(coin, 0))
+        self.payment(coin, 0, bytes)
     }
 }
 
@@ -196,15 +215,24 @@ pub async fn submit(world: &World, node: usize, tx: &Transaction) {
     }
 }
 
-/// Runs one `[[load]]`: `tx_per_s` payments a second through random running nodes.
+/// Payments of one load in flight at most: a node slow to answer does not slow the rate.
+const IN_FLIGHT: usize = 32;
+
+/// Runs one `[[load]]`: `tx_per_s` payments a second through random running nodes, each
+/// sent without waiting for the answers to the ones before.
 pub async fn run_load(world: &World, wallets: &tokio::sync::Mutex<Wallets>, load: Load) {
+    use futures::StreamExt;
     let start = world.observer.start() + Duration::from_secs_f64(load.from_s);
     tokio::time::sleep_until(start.into()).await;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / load.tx_per_s));
     let mut last_refresh = None::<std::time::Instant>;
     let mut rng = fastrand::Rng::with_seed(world.scenario.seed ^ 0x6c6f_6164);
+    let mut in_flight = futures::stream::FuturesUnordered::new();
     while world.observer.now() < load.until_s && !world.load_stopped() {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick(), if in_flight.len() < IN_FLIGHT => {}
+            Some(()) = in_flight.next() => continue,
+        }
         let running = world.running();
         if running.is_empty() {
             continue;
@@ -217,12 +245,13 @@ pub async fn run_load(world: &World, wallets: &tokio::sync::Mutex<Wallets>, load
             }
             last_refresh = Some(std::time::Instant::now());
         }
-        let Some(tx) = wallets.next_payment() else {
+        let Some(tx) = wallets.next_payment(load.tx_bytes) else {
             continue;
         };
         drop(wallets);
-        submit(world, node, &tx).await;
+        in_flight.push(async move { submit(world, node, &tx).await });
     }
+    while in_flight.next().await.is_some() {}
 }
 
 /// One coin paid two ways: one payment to a node of `side_a`, its rival to one of `side_b`.
@@ -239,7 +268,12 @@ pub async fn double_spend(
     let Some(coin) = wallets.take_coin() else {
         return false;
     };
-    let (first, rival) = (wallets.payment(coin, 0), wallets.payment(coin, 1));
+    let (Some(first), Some(rival)) = (
+        wallets.payment(coin, 0, None),
+        wallets.payment(coin, 1, None),
+    ) else {
+        return false;
+    };
     drop(wallets);
     submit(world, side_a, &first).await;
     submit(world, side_b, &rival).await;

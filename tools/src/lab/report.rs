@@ -102,6 +102,8 @@ pub struct LabReport {
     pub propagation_ms: Quantiles,
     pub propagation_quiet_ms: Quantiles,
     pub propagation_quiet_100tx_ms: Quantiles,
+    /// Blocks of 100 transactions or more, whatever happened while they spread.
+    pub propagation_100tx_ms: Quantiles,
     /// (heal at, seconds until every running node shared a tip).
     pub convergence_after_heal_s: Vec<(f64, Option<f64>)>,
     pub reorg_depths: Vec<u64>,
@@ -338,6 +340,7 @@ pub fn build(
             propagation_quiet_100tx_ms: Quantiles::of(delays(&|m| {
                 m.quiet && m.transactions >= 100
             })),
+            propagation_100tx_ms: Quantiles::of(delays(&|m| m.transactions >= 100)),
             convergence_after_heal_s: seen.convergence.clone(),
             reorg_depths: seen.reorgs.iter().map(|r| r.depth).collect(),
             blocks_mined: seen.mined.len(),
@@ -439,6 +442,11 @@ impl LabReport {
             t,
             "propagation, quiet blocks of 100+ txs: {}",
             q(&self.propagation_quiet_100tx_ms, "ms")
+        );
+        let _ = writeln!(
+            t,
+            "propagation, every block of 100+ txs: {}",
+            q(&self.propagation_100tx_ms, "ms")
         );
         let _ = writeln!(t, "peer graph diameter: {:?}", self.peer_graph_diameter);
         for (at, took) in &self.convergence_after_heal_s {

@@ -25,6 +25,7 @@
 //! from_s = 10
 //! until_s = 120
 //! tx_per_s = 5
+//! tx_bytes = 100000            # optional: pad each payment to ~100 kB (big blocks)
 //!
 //! [[event]]                    # the timeline, in seconds from the start of the run
 //! at_s = 30
@@ -107,6 +108,9 @@ pub struct Load {
     pub from_s: f64,
     pub until_s: f64,
     pub tx_per_s: f64,
+    /// Pad each payment to about this many bytes (one-unit outputs), for big blocks.
+    #[serde(default)]
+    pub tx_bytes: Option<usize>,
 }
 
 /// A node an event acts on.
