@@ -1,6 +1,8 @@
-//! A network of real nodes in a [`Lab`], for partition scenarios: start it, mine on any
-//! node, pay from the test key, watch tips converge, check that every node holds the same
-//! UTXO set and the supply the subsidies allow, and print a convergence report.
+//! A network of real nodes in a [`Lab`], for partition scenarios, on the network lab's
+//! engine (`chaincore_tools::lab`: its namespaces and its node processes, which `just lab`
+//! runs larger): start it, mine on any node, pay from the test key, watch tips converge,
+//! check that every node holds the same UTXO set and the supply the subsidies allow, and
+//! print a convergence report.
 //!
 //! Nodes are stopped (by their own guards) before the lab removes its namespaces: `nodes` is
 //! declared before `lab`, and Rust drops fields in declaration order.
@@ -13,56 +15,60 @@ use chaincore::consensus::{Network, total_subsidy};
 use chaincore::primitives::{Address, Height};
 use serde_json::Value;
 
+use chaincore_tools::lab::nodes::{LabNode, NodeSpec};
+
 use crate::client::Client;
-use crate::db::Backend;
 use crate::miner::mine;
 use crate::netns::{Lab, available};
-use crate::node::{NodeOptions, NodeProcess, Placement};
+use crate::node::node_binary;
 
 /// A lab network: node `i` runs in namespace `i`.
 #[derive(Debug)]
 pub struct Net {
-    pub nodes: Vec<NodeProcess>,
+    pub nodes: Vec<LabNode>,
     pub clients: Vec<Client>,
     pub lab: Lab,
     pub report: Report,
+    /// The nodes' files, removed last.
+    _dir: tempfile::TempDir,
 }
 
 impl Net {
     /// Starts `size` nodes, node 0 first, the others bootstrapped by its REST URL; those in
-    /// `on_postgres` keep their chain in PostgreSQL (through its unix socket, the one way to
-    /// reach it from a namespace), the others in SQLite. `None` when the machine cannot run
-    /// labs or PostgreSQL is missing (both skip loudly unless required).
+    /// `on_postgres` keep their chain in a private PostgreSQL server (through its unix
+    /// socket, the one way to reach it from a namespace), the others in SQLite. `None` when
+    /// the machine cannot run labs (a loud skip unless required).
     pub async fn start(name: &str, size: usize, on_postgres: &[usize]) -> Option<Net> {
         if !available() {
             return None;
         }
         let lab = Lab::create(size);
-        let mut net = Net {
-            nodes: Vec::new(),
-            clients: Vec::new(),
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut nodes = Vec::new();
+        for i in 0..size {
+            let spec = NodeSpec {
+                index: i,
+                dir: dir.path().join(format!("node{i}")),
+                bootstrap: if i > 0 {
+                    vec![lab.rest_url(0)]
+                } else {
+                    Vec::new()
+                },
+                postgres: on_postgres.contains(&i),
+                skew_s: None,
+            };
+            let node = LabNode::start(&lab, &node_binary(), &spec)
+                .await
+                .unwrap_or_else(|e| panic!("node {i} did not start: {e}"));
+            nodes.push(node);
+        }
+        let net = Net {
+            clients: nodes.iter().map(|n| Client::new(&n.url)).collect(),
+            nodes,
             lab,
             report: Report::new(name),
+            _dir: dir,
         };
-        for i in 0..size {
-            let backend = if on_postgres.contains(&i) {
-                Backend::Postgres
-            } else {
-                Backend::Sqlite
-            };
-            let mut extra_args = vec!["--rate-limit".to_owned(), "0".to_owned()];
-            if i > 0 {
-                extra_args.extend(["--bootstrap-nodes".to_owned(), net.lab.rest_url(0)]);
-            }
-            let options = NodeOptions {
-                backend,
-                node_id: format!("n{i}"),
-                extra_args,
-            };
-            let node = NodeProcess::start_placed(options, Placement::in_lab(&net.lab, i)).await?;
-            net.clients.push(Client::new(&node.url));
-            net.nodes.push(node);
-        }
         net.wait_meshed(Duration::from_secs(30)).await;
         Some(net)
     }
@@ -243,7 +249,10 @@ impl Net {
             );
         }
         for (i, node) in self.nodes.iter().enumerate() {
-            let _ = writeln!(text, "--- node {i}'s log, last lines:\n{}", node.log_tail());
+            let log = std::fs::read_to_string(&node.log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+            let _ = writeln!(text, "--- node {i}'s log, last lines:\n{tail}");
         }
         text
     }

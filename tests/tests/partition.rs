@@ -10,11 +10,9 @@ use chaincore::primitives::{Address, Transaction, encode};
 use chaincore::testkit::key;
 use chaincore_tests::client::Client;
 use chaincore_tests::netns::Lab;
-use chaincore_tests::node::signal;
 use chaincore_tests::partition::Net;
 use chaincore_tests::tools::ToolProcess;
 use chaincore_tests::wallet::pay;
-use nix::sys::signal::Signal;
 use serde_json::json;
 
 /// The bound: after a heal, every node is on the heavier side's tip within 10 s.
@@ -288,9 +286,11 @@ async fn scenario_4_a_node_killed_20_times_even_mid_reorg_rejoins_and_agrees() {
         if net.tip(victim).await != net.tip(0).await {
             killed_mid_reorg += 1;
         }
-        signal(net.nodes[victim].pid(), Signal::SIGKILL);
-        let bootstrap = net.lab.rest_url(0);
-        net.nodes[victim].restart(&["--rate-limit", "0", "--bootstrap-nodes", &bootstrap]);
+        net.nodes[victim].kill().await;
+        net.nodes[victim]
+            .restart()
+            .await
+            .expect("the killed node starts again");
         let tip = net.tip(0).await;
         rejoin_times.push(net.wait_all_on(&tip, REJOIN).await);
     }
@@ -333,7 +333,11 @@ async fn harness_child_that_fails_on_purpose() {
         return;
     };
     net.lab.cut(&[0], &[1]);
-    let pids: Vec<String> = net.nodes.iter().map(|n| n.pid().to_string()).collect();
+    let pids: Vec<String> = net
+        .nodes
+        .iter()
+        .map(|n| n.pid().expect("running").to_string())
+        .collect();
     println!("LAB {} PIDS {}", net.lab.id, pids.join(" "));
     panic!("failing on purpose");
 }

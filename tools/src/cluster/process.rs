@@ -241,6 +241,23 @@ impl ChildProcess {
         self.exited
     }
 
+    /// SIGKILL, and wait up to `wait` for the exit, without a runtime: for `Drop`, so that
+    /// no child outlives (or lingers as a zombie after) whoever started it.
+    pub fn kill_blocking(&mut self, wait: Duration) {
+        if self.exited.is_some() {
+            return;
+        }
+        let _ = self.child.start_kill();
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub async fn stop(&mut self, grace: Duration) -> Stopped {
         if let Some(status) = self.exited.or_else(|| self.child.try_wait().ok().flatten()) {

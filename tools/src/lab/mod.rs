@@ -149,7 +149,7 @@ pub async fn run(scenario: Scenario, options: &LabOptions) -> Result<report::Lab
     let mut relays = start_relays(&lab, &scenario, options)?;
     let observer = Observer::new(scenario.nodes);
     observer.note(format!(
-        "lab {} up: {} namespaces, links {:?}",
+        "lab {} up: {} namespaces, links {}",
         lab.id, scenario.nodes, scenario.links
     ));
     let nodes = start_nodes(&lab, &scenario, options, &observer).await?;

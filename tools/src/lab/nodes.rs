@@ -59,10 +59,17 @@ impl LabNode {
     pub async fn start(lab: &Lab, node_binary: &Path, spec: &NodeSpec) -> Result<LabNode, String> {
         std::fs::create_dir_all(&spec.dir).map_err(|e| format!("{}: {e}", spec.dir.display()))?;
         let pg = if spec.postgres {
-            let server = tokio::task::block_in_place(PgServer::start).ok_or(
+            // On the blocking pool: initdb and pg_ctl take seconds (and any runtime flavour).
+            let server = tokio::task::spawn_blocking(|| {
+                let server = PgServer::start()?;
+                server.create_database("chain");
+                Some(server)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or(
                 "a private PostgreSQL server cannot start here (root and /usr/lib/postgresql)",
             )?;
-            tokio::task::block_in_place(|| server.create_database("chain"));
             Some(server)
         } else {
             None
@@ -203,6 +210,17 @@ impl LabNode {
         }
         self.state = NodeState::Down;
         clean
+    }
+}
+
+impl Drop for LabNode {
+    /// A node still running when its guard goes (a panic, an early return) is killed and
+    /// reaped; normal ends stop it gracefully first ([`LabNode::stop`]).
+    fn drop(&mut self) {
+        self.resume();
+        if let Some(child) = self.child.as_mut() {
+            child.kill_blocking(STOP);
+        }
     }
 }
 

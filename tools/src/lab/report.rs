@@ -422,7 +422,7 @@ impl LabReport {
         for violation in &v.violations {
             let _ = writeln!(t, "  VIOLATION: {violation}");
         }
-        let _ = writeln!(t, "links configured: {:?}", self.links_configured);
+        let _ = writeln!(t, "links configured: {}", self.links_configured);
         let _ = writeln!(
             t,
             "latency produced (one way, measured by the relays): {}",

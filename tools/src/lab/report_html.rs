@@ -53,7 +53,9 @@ fn frame(x_label: &str, x_max: f64, y_label: &str, y_max: f64) -> String {
     )
 }
 
+/// Where `(x, y)` goes in a plot from 0 to the maxima (anything below 0 sits on the axis).
 fn point(x: f64, x_max: f64, y: f64, y_max: f64) -> String {
+    let x = x.max(0.0);
     let px = PAD + x / x_max.max(f64::MIN_POSITIVE) * (W - PAD - 10.0);
     let py = H - PAD - y / y_max.max(f64::MIN_POSITIVE) * (H - 2.0 * PAD);
     format!("{px:.1},{py:.1}")
@@ -88,8 +90,10 @@ fn heights_svg(heights: &[Vec<(f64, u32)>]) -> String {
     let y_max = f64::from(heights.iter().flatten().map(|p| p.1).max().unwrap_or(1));
     let mut lines = String::new();
     for (i, series) in heights.iter().enumerate() {
+        // The start-up (before the timeline's 0) is left out.
         let points: Vec<String> = series
             .iter()
+            .filter(|(at, _)| *at >= 0.0)
             .map(|(at, h)| point(*at, x_max, f64::from(*h), y_max))
             .collect();
         #[allow(clippy::cast_precision_loss, reason = "a hue")]

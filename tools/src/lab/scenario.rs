@@ -95,6 +95,21 @@ pub struct Links {
     pub rate_mbit: f64,
 }
 
+impl fmt::Display for Links {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ± {} ms, {} % loss, ",
+            self.delay_ms, self.jitter_ms, self.loss_percent
+        )?;
+        if self.rate_mbit > 0.0 {
+            write!(f, "{} Mbit/s", self.rate_mbit)
+        } else {
+            f.write_str("no rate limit")
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Skew {
