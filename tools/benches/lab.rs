@@ -60,7 +60,12 @@ fn main() {
         }
         None => println!("lab: the peer graph is not connected"),
     }
-    let block_mb: f64 = report.blocks.iter().map(|b| b.size as f64).sum::<f64>() / 1e6;
+    let block_mb: f64 = report
+        .blocks
+        .iter()
+        .map(|b| b.block.size as f64)
+        .sum::<f64>()
+        / 1e6;
     let per_mb: Vec<f64> = report
         .per_node
         .iter()

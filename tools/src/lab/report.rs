@@ -79,12 +79,8 @@ pub struct NodeFigures {
 /// One mined block's spread.
 #[derive(Clone, Debug, Serialize)]
 pub struct BlockFigures {
-    pub hash: String,
-    pub node: usize,
-    pub at: f64,
-    pub transactions: usize,
-    pub size: usize,
-    pub quiet: bool,
+    #[serde(flatten)]
+    pub block: super::observe::Mined,
     /// Milliseconds after `at` at which each other node connected it, by node.
     pub arrivals_ms: std::collections::BTreeMap<usize, f64>,
 }
@@ -368,12 +364,7 @@ fn block_figures(seen: &super::observe::Observations) -> Vec<BlockFigures> {
     seen.mined
         .iter()
         .map(|m| BlockFigures {
-            hash: m.hash.clone(),
-            node: m.node,
-            at: m.at,
-            transactions: m.transactions,
-            size: m.size,
-            quiet: m.quiet,
+            block: m.clone(),
             arrivals_ms: seen
                 .arrivals
                 .get(&m.hash)
