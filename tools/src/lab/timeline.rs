@@ -1,6 +1,8 @@
 //! The scenario's faults, run at their times: each event acts at once and schedules its own
-//! end (a restart, a SIGCONT, the database back, the next flap). A random target is drawn
-//! when its event fires, among the nodes running then, with the scenario's seed.
+//! end (a restart, a SIGCONT, the database back, the next flap). Steps run side by side, so
+//! a slow one (a restart waits for the node's ready line) does not hold back the next. A
+//! random target is drawn when its event fires, among the nodes running then, with the
+//! scenario's seed.
 
 use std::time::Duration;
 
@@ -27,6 +29,7 @@ enum Step {
 
 /// Runs the timeline to its last step.
 pub async fn run(world: &World, wallets: &tokio::sync::Mutex<Wallets>) {
+    use futures::StreamExt;
     let mut queue: Vec<(f64, Step)> = world
         .scenario
         .events
@@ -34,16 +37,19 @@ pub async fn run(world: &World, wallets: &tokio::sync::Mutex<Wallets>) {
         .map(|e| (e.at_s, Step::Act(e.action.clone())))
         .collect();
     let mut rng = fastrand::Rng::with_seed(world.scenario.seed ^ 0x6661_756c);
-    while !queue.is_empty() {
+    let mut applying = futures::stream::FuturesUnordered::new();
+    loop {
         // Earliest first; ties keep the file's order.
-        let next = (0..queue.len())
-            .min_by(|&a, &b| queue[a].0.total_cmp(&queue[b].0))
-            .expect("not empty");
-        let (at, step) = queue.remove(next);
-        let due = world.observer.start() + Duration::from_secs_f64(at);
-        tokio::time::sleep_until(due.into()).await;
-        for follow_up in apply(world, wallets, step, &mut rng).await {
-            queue.push(follow_up);
+        let next = (0..queue.len()).min_by(|&a, &b| queue[a].0.total_cmp(&queue[b].0));
+        let due = next.map(|i| world.observer.start() + Duration::from_secs_f64(queue[i].0));
+        tokio::select! {
+            Some(follow_ups) = applying.next() => queue.extend(follow_ups),
+            () = tokio::time::sleep_until(due.unwrap_or_else(std::time::Instant::now).into()), if next.is_some() => {
+                let (_, step) = queue.remove(next.expect("a step is due"));
+                let seed = rng.u64(..);
+                applying.push(apply(world, wallets, step, seed));
+            }
+            else => break,
         }
     }
 }
@@ -52,10 +58,10 @@ async fn apply(
     world: &World,
     wallets: &tokio::sync::Mutex<Wallets>,
     step: Step,
-    rng: &mut fastrand::Rng,
+    seed: u64,
 ) -> Vec<(f64, Step)> {
     match step {
-        Step::Act(action) => act(world, wallets, action, rng).await,
+        Step::Act(action) => act(world, wallets, action, &mut fastrand::Rng::with_seed(seed)).await,
         Step::Restart(i) => {
             let restarted = world.nodes[i].lock().await.restart().await;
             world.set_state(i, NodeState::Running);
