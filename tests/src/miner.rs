@@ -4,25 +4,16 @@
 
 use chaincore::consensus::Network;
 use chaincore::consensus::pow::solve_header;
-use chaincore::primitives::{Address, Block, BlockHeader, Transaction, decode, encode};
+use chaincore::primitives::{Address, Block, BlockHeader, encode};
 use serde_json::{Value, json};
 
 use crate::client::Client;
 
-/// The block a template describes, unsolved.
+/// The block a template describes, unsolved (the tools' decoder, on the template's JSON).
 pub fn block_from_template(template: &Value) -> Block {
-    let bytes = |key: &str| hex::decode(template[key].as_str().expect("hex field")).expect("hex");
-    let header: BlockHeader = decode(&bytes("header_hex")).expect("a header");
-    let coinbase: Transaction = decode(&bytes("coinbase_hex")).expect("a coinbase");
-    let mut transactions = vec![coinbase];
-    for tx in template["transactions_hex"].as_array().expect("a list") {
-        transactions
-            .push(decode(&hex::decode(tx.as_str().expect("hex")).expect("hex")).expect("a tx"));
-    }
-    Block {
-        header,
-        transactions,
-    }
+    let view: chaincore_tools::rest::TemplateView =
+        serde_json::from_value(template.clone()).expect("a template");
+    chaincore_tools::lab::mine::block_from_template(&view).expect("a template that decodes")
 }
 
 /// Sets `block`'s time on the schedule and finds a nonce (see

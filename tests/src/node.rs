@@ -52,32 +52,6 @@ impl Default for NodeOptions {
     }
 }
 
-/// Where a node runs: by default straight on this host's loopback with ports chosen by the
-/// kernel; in a network lab, behind a command prefix (`ip netns exec NS`), bound to the
-/// namespace's address on fixed ports.
-#[derive(Debug, Clone, Default)]
-pub struct Placement {
-    /// A command the node binary runs under, e.g. `["ip", "netns", "exec", "cc1a2bn0"]`.
-    pub prefix: Vec<String>,
-    /// The address to bind the REST API and peer-to-peer listener to (default 127.0.0.1).
-    pub bind: Option<String>,
-    pub api_port: u16,
-    pub p2p_port: u16,
-}
-
-impl Placement {
-    /// Node `i` of a network lab: inside its namespace, on the lab's fixed ports.
-    pub fn in_lab(lab: &crate::netns::Lab, i: usize) -> Placement {
-        use crate::netns::{API_PORT, P2P_PORT};
-        Placement {
-            prefix: lab.prefix(i),
-            bind: Some(lab.ip(i)),
-            api_port: API_PORT,
-            p2p_port: P2P_PORT,
-        }
-    }
-}
-
 /// A running node, stopped on drop.
 #[derive(Debug)]
 pub struct NodeProcess {
@@ -92,17 +66,11 @@ pub struct NodeProcess {
     pub db: Option<TestDb>,
     pub log: PathBuf,
     options: NodeOptions,
-    placement: Placement,
 }
 
 impl NodeProcess {
     /// Starts a node, or `None` when its backend is PostgreSQL and no server answers.
     pub async fn start(options: NodeOptions) -> Option<NodeProcess> {
-        Self::start_placed(options, Placement::default()).await
-    }
-
-    /// Starts a node where `placement` says (see [`Placement`]).
-    pub async fn start_placed(options: NodeOptions, placement: Placement) -> Option<NodeProcess> {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db = match options.backend {
             Backend::Sqlite => None,
@@ -118,7 +86,6 @@ impl NodeProcess {
             db,
             log,
             options,
-            placement,
         };
         node.spawn();
         Some(node)
@@ -135,30 +102,15 @@ impl NodeProcess {
 
     fn spawn(&mut self) {
         let options = &self.options;
-        let placement = &self.placement;
-        let mut command = match placement.prefix.split_first() {
-            None => Command::new(node_binary()),
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command.args(args).arg(node_binary());
-                command
-            }
-        };
-        let (api_port, p2p_port) = (
-            placement.api_port.to_string(),
-            placement.p2p_port.to_string(),
-        );
+        let mut command = Command::new(node_binary());
         command.args([
             "--node-id",
             &options.node_id,
             "--api-port",
-            &api_port,
+            "0",
             "--p2p-port",
-            &p2p_port,
+            "0",
         ]);
-        if let Some(bind) = &placement.bind {
-            command.args(["--api-bind", bind, "--p2p-bind", bind]);
-        }
         command
             .arg("--data-dir")
             .arg(self.dir.path())

@@ -233,7 +233,7 @@ impl PeerBook {
             .filter(|(p, _)| **p != newcomer)
             .map(|(peer, c)| super::eviction::Candidate {
                 peer: *peer,
-                ip: ip_of(&c.address),
+                ip: super::per_ip::ip_of(&c.address),
                 connected_at: c.connected_at,
                 last_block: c.last_block,
                 last_tx: c.last_tx,
@@ -362,15 +362,6 @@ impl PeerBook {
         }
         expired
     }
-}
-
-/// The IP address in `addr`, if it has one.
-fn ip_of(addr: &Multiaddr) -> Option<std::net::IpAddr> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::Ip4(ip) => Some(ip.into()),
-        libp2p::multiaddr::Protocol::Ip6(ip) => Some(ip.into()),
-        _ => None,
-    })
 }
 
 /// Whether others can dial `addr`: not a wildcard like `0.0.0.0` or `::`.

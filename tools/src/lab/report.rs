@@ -293,23 +293,16 @@ pub fn build(
     world.observer.with(|seen| {
         let acknowledged = seen.acknowledged.clone();
         let verdict = checker::check(&acknowledged, &facts.chain, &facts.ends);
+        let blocks = block_figures(seen);
         let delays = |keep: &dyn Fn(&super::observe::Mined) -> bool| -> Vec<f64> {
-            seen.mined
+            blocks
                 .iter()
-                .filter(|m| keep(m))
-                .flat_map(|m| {
-                    let arrivals = seen.arrivals.get(&m.hash);
-                    arrivals
-                        .into_iter()
-                        .flatten()
-                        .filter(|(node, _)| **node != m.node)
-                        .map(|(_, at)| ((at - m.at) * 1000.0).max(0.0))
-                        .collect::<Vec<_>>()
-                })
+                .filter(|b| keep(&b.block))
+                .flat_map(|b| b.arrivals_ms.values().copied())
                 .collect()
         };
         let quiet_sample = delays(&|m| m.quiet);
-        let blocks = seen.mined.len().max(1);
+        let mined = seen.mined.len().max(1);
         let per_node: Vec<NodeFigures> = (0..world.scenario.nodes)
             .map(|i| NodeFigures {
                 node: i,
@@ -324,7 +317,7 @@ pub fn build(
         #[allow(clippy::cast_precision_loss, reason = "bytes")]
         let per_block: Vec<f64> = per_node
             .iter()
-            .map(|n| n.sent_bytes as f64 / blocks as f64)
+            .map(|n| n.sent_bytes as f64 / mined as f64)
             .collect();
         LabReport {
             scenario: world.scenario.name.clone(),
@@ -353,7 +346,7 @@ pub fn build(
             unanswered_payments: seen.unanswered,
             unclean_stops,
             timeline: seen.log.clone(),
-            blocks: block_figures(seen),
+            blocks,
             heights: seen.heights.clone(),
             quiet_sample,
         }
