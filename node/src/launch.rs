@@ -184,6 +184,11 @@ async fn start_network(
         network.sync_events,
         tasks.clone(),
     ));
+    tasks.spawn(sync::mempool::run(
+        Arc::clone(node),
+        network.handle.clone(),
+        tasks.clone(),
+    ));
     Ok(StartedNetwork {
         handle: network.handle.clone(),
         peer_id: network.handle.local_peer_id(),

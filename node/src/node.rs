@@ -60,7 +60,8 @@ fn unix_millis() -> u64 {
 }
 
 /// What this node should tell its peers about: blocks its miners found, transactions its
-/// clients sent. (What arrives by gossip is forwarded by gossip itself.)
+/// clients sent or it pulled from a peer's mempool. (What arrives by gossip is forwarded by
+/// gossip itself.)
 #[derive(Clone, Debug)]
 pub enum Announcement {
     Block(Arc<Block>),
@@ -70,8 +71,23 @@ pub enum Announcement {
 /// Where a transaction came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxOrigin {
+    /// A REST client.
     Client,
+    /// Gossip, which forwards it once we accept it.
     Network,
+    /// A peer's mempool, asked for because gossip did not bring it: peers around us may
+    /// lack it too.
+    Pulled,
+}
+
+impl TxOrigin {
+    /// Whether this node announces the transaction once accepted.
+    pub fn announced(self) -> bool {
+        match self {
+            TxOrigin::Client | TxOrigin::Pulled => true,
+            TxOrigin::Network => false,
+        }
+    }
 }
 
 /// The chain as a peer needs to know it.

@@ -33,6 +33,7 @@ pub const HTTP_REQUESTS: &str = "chaincore_http_requests_total";
 pub const HTTP_LATENCY: &str = "chaincore_http_request_duration_seconds";
 pub const SYNC_HEADERS: &str = "chaincore_sync_headers_total";
 pub const SYNC_BLOCKS: &str = "chaincore_sync_blocks_total";
+pub const SYNC_TXS: &str = "chaincore_sync_transactions_total";
 pub const GOSSIP_MESSAGES: &str = "chaincore_gossip_messages_total";
 pub const PEER_PENALTIES: &str = "chaincore_peer_penalties_total";
 pub const PEER_BANS: &str = "chaincore_peer_bans_total";
@@ -131,6 +132,11 @@ pub const FAMILIES: &[Family] = &[
         SYNC_BLOCKS,
         Kind::Counter,
         "block bodies received in sync responses",
+    ),
+    family(
+        SYNC_TXS,
+        Kind::Counter,
+        "transactions accepted from peers' mempools (what gossip did not bring)",
     ),
     family(
         GOSSIP_MESSAGES,
@@ -233,6 +239,7 @@ pub fn init_metrics(version: &str, network: &str, now: u64) -> anyhow::Result<Pr
         REORGS,
         SYNC_HEADERS,
         SYNC_BLOCKS,
+        SYNC_TXS,
         PEER_BANS,
         FOREIGN_PEERS,
         STORAGE_OUTAGES,

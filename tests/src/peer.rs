@@ -47,7 +47,7 @@ pub enum Seen {
     /// A gossip message reached us on `topic`.
     Gossip(String, Vec<u8>),
     /// The node answered a request of ours ([`RawPeer::ask`]) with this many blocks (or
-    /// headers), `bytes` in all.
+    /// headers, or transactions), `bytes` in all.
     Answered {
         items: usize,
         bytes: usize,
@@ -203,7 +203,9 @@ fn describe(event: SwarmEvent<BehaviourEvent>) -> Option<Seen> {
             ..
         })) => {
             let items: Vec<&Vec<u8>> = match &response {
-                Response::Blocks(items) | Response::Headers(items) => items.iter().collect(),
+                Response::Blocks(items)
+                | Response::Headers(items)
+                | Response::Transactions(items) => items.iter().collect(),
                 _ => Vec::new(),
             };
             Some(Seen::Answered {

@@ -163,6 +163,7 @@ async fn theft_through_a_stale_signature_verdict_over_headers_first_sync(backend
             Request::Status(_) => status(hash, height, claim),
             Request::Headers { .. } => Response::Headers(vec![header.to_bytes().to_vec()]),
             Request::Blocks(_) => Response::Blocks(vec![body.clone()]),
+            _ => Response::Refused("no mempool".into()),
         })
     });
     let node0: PeerId = n0.peer_id.parse().unwrap();
@@ -352,6 +353,7 @@ async fn header_spam_of_low_work_headers_is_bounded_and_penalised(backend: Backe
             Request::Status(_) => status(tip, 100_000, Work::from_be_bytes([0x7f; 32])),
             Request::Headers { locator } => headers_after(&spam, locator),
             Request::Blocks(_) => Response::Refused("no bodies".into()),
+            _ => Response::Refused("no mempool".into()),
         })
     });
     let node0: PeerId = n0.peer_id.parse().unwrap();
@@ -391,6 +393,7 @@ async fn a_peer_whose_headers_fall_short_of_its_claim_is_penalised(backend: Back
             Request::Status(_) => status(BlockHash::ZERO, 50_000, Work::from_be_bytes([0x7f; 32])),
             Request::Headers { .. } => Response::Headers(vec![]),
             Request::Blocks(_) => Response::Blocks(vec![]),
+            _ => Response::Refused("no mempool".into()),
         })
     });
     let seen = liar
@@ -453,6 +456,7 @@ fn serving(
         Request::Status(_) => Some(status(tip, height, work)),
         Request::Headers { locator } => Some(headers_after(&headers, locator)),
         Request::Blocks(hashes) => bodies(hashes).map(Response::Blocks),
+        _ => Some(Response::Refused("no mempool".into())),
     });
     peer
 }
@@ -587,6 +591,52 @@ async fn a_stalling_peer_loses_its_blocks_to_an_honest_one(backend: Backend) {
         took < Duration::from_secs(25),
         "the stall timeout freed the blocks, not the request timeout: {took:?}"
     );
+}
+
+/// BIP 35's pull, against a liar: asked for the transaction it listed, the peer sends
+/// another one, valid and new to the node. The node takes nothing it did not ask for (a
+/// peer must not choose what we fetch) and charges the peer; the same transaction sent by
+/// a client is accepted, so it was refused for how it came, not for what it is.
+#[tokio::test]
+async fn a_mempool_pull_answered_with_a_transaction_not_asked_for_takes_nothing() {
+    let Some(n0) = node("n0", Backend::Sqlite).await else {
+        return;
+    };
+    let c0 = Client::new(&n0.url);
+    mine_many(&c0, &key(1).address(), 11).await;
+    let listed = pay(&c0, 0, &key(2).address(), 10, 50_000).await;
+    let unasked = pay(&c0, 1, &key(3).address(), 10, 50_000).await;
+    let (listed_id, unasked_bytes) = (listed.txid().to_byte_array(), encode(&unasked));
+    let mut liar = RawPeer::new(Network::Dev);
+    let genesis = dev().genesis_hash();
+    let genesis_work = work_of(&dev().genesis_block().header);
+    liar.answer_with(move |request| match request {
+        Request::Status(_) => Some(status(genesis, 0, genesis_work)),
+        Request::Mempool => Some(Response::Mempool(vec![listed_id])),
+        Request::Transactions(_) => Some(Response::Transactions(vec![unasked_bytes.clone()])),
+        _ => Some(Response::Refused("nothing here".into())),
+    });
+    let asked_for_transactions = |seen: &[Seen]| {
+        seen.iter().any(
+            |s| matches!(s, Seen::Asked(_, Request::Transactions(ids)) if ids == &vec![listed_id]),
+        )
+    };
+    let seen = liar
+        .dial_and_watch(&n0.p2p, CONNECT, asked_for_transactions)
+        .await;
+    assert!(
+        asked_for_transactions(&seen),
+        "the node pulled the listed txid: {seen:?}"
+    );
+    let before = tokio::time::Instant::now();
+    while penalties(&c0, "protocol-violation").await < 1.0 {
+        assert!(before.elapsed() < CONNECT, "the liar was never charged");
+        liar.watch(Duration::from_millis(200), |_| false).await;
+    }
+    let unasked_id = unasked.txid();
+    assert_eq!(c0.get(&format!("/tx/{unasked_id}")).await.status, 404);
+    let body = json!({"hex": hex::encode(encode(&unasked))});
+    assert_eq!(c0.post("/add_transaction", &body).await.status, 200);
 }
 
 on_both_backends!(

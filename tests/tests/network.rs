@@ -1,7 +1,7 @@
 //! The peer-to-peer network between real `chaincore-node` processes on loopback:
 //! bootstrap by REST URL and discovery through Kademlia, gossip of blocks and transactions,
-//! headers-first catch-up, a heavier private branch winning, a lying peer banned, and known
-//! peers redialed after a restart.
+//! headers-first catch-up, a heavier private branch winning, a lying peer banned, known
+//! peers redialed after a restart, and a payment gossip never carried reaching a miner.
 
 use std::time::Duration;
 
@@ -389,6 +389,59 @@ async fn a_restarted_node_redials_its_known_peers_from_the_database() {
     .await;
     mine(&c0, &key(1).address()).await;
     eventually("gossip flows again", PROPAGATION, || same_tip([&c0, &c1])).await;
+}
+
+/// Bitcoin Core's `mempool_persist` and BIP 35, together: a payment node 0 acknowledged while
+/// it had no peers, kept across a restart, reaches node 1, which connects later and never
+/// had it by gossip; node 1 mines it. Without mempool sync it stays in node 0's pool alone.
+#[tokio::test]
+async fn a_payment_only_one_node_holds_reaches_a_miner_that_never_saw_its_gossip() {
+    let Some(mut n0) = node("n0", Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let c0 = Client::new(&n0.url);
+    let alice = key(1).address();
+    mine_many(&c0, &alice, 11).await;
+    let tx = pay(&c0, 0, &key(2).address(), 10, 50_000).await;
+    let body = json!({"hex": hex::encode(encode(&tx))});
+    let txid = c0.post("/add_transaction", &body).await.ok()["txid"]
+        .as_str()
+        .expect("a txid")
+        .to_owned();
+    // A new process: whatever the old one meant to gossip once a peer came is gone.
+    n0.restart(&["--rate-limit", "0"]);
+    let c0 = Client::new(&n0.url);
+    assert_eq!(
+        c0.get(&format!("/tx/{txid}")).await.status,
+        200,
+        "the mempool survives the restart"
+    );
+
+    let Some(n1) = node("n1", Backend::Sqlite, &["--bootstrap-nodes", &n0.url]).await else {
+        return;
+    };
+    let c1 = Client::new(&n1.url);
+    eventually("node 1 in sync with node 0", SYNC, || same_tip([&c0, &c1])).await;
+    eventually("the payment in node 1's mempool", PROPAGATION, || async {
+        c1.get(&format!("/tx/{txid}")).await.status == 200
+    })
+    .await;
+    assert!(
+        metric(&c1, "chaincore_sync_transactions_total").await >= 1.0,
+        "it came by mempool sync"
+    );
+    mine(&c1, &alice).await;
+    for client in [&c0, &c1] {
+        eventually(
+            "the payment confirmed on both nodes",
+            PROPAGATION,
+            || async {
+                let status = client.get(&format!("/tx/{txid}/status")).await;
+                status.status == 200 && status.body["confirmed"] == true
+            },
+        )
+        .await;
+    }
 }
 
 /// Bad input on the peer routes: clear errors, and the node keeps serving.

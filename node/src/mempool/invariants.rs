@@ -39,13 +39,19 @@ fn check_snapshot(pool: &Mempool) {
         pool.entries.len(),
         "snapshot order"
     );
+    let parent_first: Vec<Txid> = snapshot.parent_first().map(|p| p.txid).collect();
+    let pool_order: Vec<Txid> = pool.entries_parent_first().map(|e| e.txid).collect();
+    assert_eq!(
+        parent_first, pool_order,
+        "the snapshot's parent-first order"
+    );
     for (txid, entry) in &pool.entries {
         let pooled = snapshot
             .get(txid)
             .unwrap_or_else(|| panic!("{txid} missing from the snapshot"));
         assert_eq!(
-            (pooled.fee, pooled.size, pooled.time_added),
-            (entry.fee, entry.size, entry.time_added),
+            (pooled.fee, pooled.size, pooled.time_added, pooled.sequence),
+            (entry.fee, entry.size, entry.time_added, entry.sequence),
             "{txid}: the snapshot disagrees"
         );
     }

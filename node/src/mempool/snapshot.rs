@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use imbl::{HashMap, OrdSet};
+use imbl::{HashMap, OrdMap, OrdSet};
 
 use crate::primitives::{Amount, OutPoint, Transaction, Txid};
 
@@ -24,6 +24,8 @@ pub struct PooledTx {
     pub size: usize,
     /// Unix seconds.
     pub time_added: u64,
+    /// The pool's arrival order, which puts parents before children.
+    pub sequence: u64,
 }
 
 impl PooledTx {
@@ -37,6 +39,7 @@ impl PooledTx {
 pub struct MempoolSnapshot {
     entries: HashMap<Txid, PooledTx>,
     by_fee_rate: OrdSet<(FeeRate, Txid)>,
+    by_sequence: OrdMap<u64, Txid>,
     total_bytes: usize,
 }
 
@@ -81,6 +84,13 @@ impl MempoolSnapshot {
             .filter_map(|(_, txid)| self.entries.get(txid))
     }
 
+    /// Every transaction, parents before children (in the order they arrived).
+    pub fn parent_first(&self) -> impl Iterator<Item = &PooledTx> {
+        self.by_sequence
+            .values()
+            .filter_map(|txid| self.entries.get(txid))
+    }
+
     pub(super) fn insert(&mut self, entry: &MempoolEntry) {
         let pooled = PooledTx {
             tx: Arc::clone(&entry.tx),
@@ -88,8 +98,10 @@ impl MempoolSnapshot {
             fee: entry.fee,
             size: entry.size,
             time_added: entry.time_added,
+            sequence: entry.sequence,
         };
         self.by_fee_rate.insert((pooled.fee_rate(), pooled.txid));
+        self.by_sequence.insert(pooled.sequence, pooled.txid);
         self.total_bytes = self.total_bytes.saturating_add(pooled.size);
         self.entries.insert(pooled.txid, pooled);
     }
@@ -97,6 +109,7 @@ impl MempoolSnapshot {
     pub(super) fn remove(&mut self, txid: &Txid) {
         if let Some(pooled) = self.entries.remove(txid) {
             self.by_fee_rate.remove(&(pooled.fee_rate(), pooled.txid));
+            self.by_sequence.remove(&pooled.sequence);
             self.total_bytes = self.total_bytes.saturating_sub(pooled.size);
         }
     }

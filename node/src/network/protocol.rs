@@ -29,6 +29,10 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub const MAX_RESPONSE_BYTES: usize = SOFT_RESPONSE_BYTES + (1 << 20) + 64 * 1024;
 /// Most hashes in a locator.
 pub const MAX_LOCATOR: usize = 101;
+/// Most txids in a mempool listing (1.6 MB): the oldest of a larger pool, parents first.
+pub const MAX_MEMPOOL_TXIDS: usize = 50_000;
+/// Most transactions asked for at once.
+pub const MAX_TXS_PER_REQUEST: usize = 256;
 
 pub fn blocks_topic(network: Network) -> IdentTopic {
     IdentTopic::new(format!("chaincore/{network}/blocks/1"))
@@ -73,6 +77,10 @@ pub enum Request {
     Headers { locator: Vec<[u8; 32]> },
     /// These blocks (at most [`MAX_BLOCKS_PER_REQUEST`]).
     Blocks(Vec<[u8; 32]>),
+    /// The txids in your mempool, parents first (Bitcoin's BIP 35 `mempool`).
+    Mempool,
+    /// These mempool transactions, by txid (at most [`MAX_TXS_PER_REQUEST`]).
+    Transactions(Vec<[u8; 32]>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +90,10 @@ pub enum Response {
     Headers(Vec<Vec<u8>>),
     /// Canonically encoded blocks, in the order asked (unknown ones left out).
     Blocks(Vec<Vec<u8>>),
+    /// Mempool txids, parents first (at most [`MAX_MEMPOOL_TXIDS`]).
+    Mempool(Vec<[u8; 32]>),
+    /// Canonically encoded transactions, in the order asked (unknown ones left out).
+    Transactions(Vec<Vec<u8>>),
     /// The request was refused (too large, or malformed).
     Refused(String),
 }
@@ -194,17 +206,24 @@ mod tests {
                 locator: vec![[9; 32]],
             },
             Request::Blocks(vec![[8; 32]; 3]),
+            Request::Mempool,
+            Request::Transactions(vec![[7; 32]; 2]),
         ] {
             assert_eq!(
                 decode::<Request>(&encode(&request).unwrap()).unwrap(),
                 request
             );
         }
-        let response = Response::Blocks(vec![vec![1, 2, 3]]);
-        assert_eq!(
-            decode::<Response>(&encode(&response).unwrap()).unwrap(),
-            response
-        );
+        for response in [
+            Response::Blocks(vec![vec![1, 2, 3]]),
+            Response::Mempool(vec![[6; 32]; MAX_MEMPOOL_TXIDS]),
+            Response::Transactions(vec![vec![4, 5]]),
+        ] {
+            assert_eq!(
+                decode::<Response>(&encode(&response).unwrap()).unwrap(),
+                response
+            );
+        }
         assert!(decode::<Request>(&[0xff, 0xff, 0xff]).is_err());
         let mut with_trailing = encode(&Request::Blocks(vec![])).unwrap();
         with_trailing.push(0);

@@ -1,23 +1,29 @@
-//! Answering peers' sync requests: status, headers by locator, blocks by hash.
+//! Answering peers' sync requests: status, headers by locator, blocks by hash, and the
+//! mempool (its txids, and transactions by txid).
 //!
 //! Each peer gets a quota: at most [`MAX_INBOUND_PER_PEER`] requests being answered at once
 //! and a token bucket of [`REQUESTS_PER_SECOND`]. A peer past its quota is refused and
-//! charged. Answers are computed in a task of their own (they read the chain) and handed back
-//! to the event loop as a [`Command::Respond`].
+//! charged. A mempool listing is refused, without charge, to a peer that had one less than
+//! [`MEMPOOL_LISTING_INTERVAL`] ago: it is the one answer whose cost grows with our pool.
+//! Answers are computed in a task of their own (they read the chain) and handed back to the
+//! event loop as a [`Command::Respond`]. Mempool answers read the readers' snapshot, never
+//! the ledger's lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 
 use super::handle::{Command, NetworkHandle};
 use super::peers::Offence;
 use super::protocol::{
-    self, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_LOCATOR, Request, Response, Status,
+    self, MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_LOCATOR, MAX_MEMPOOL_TXIDS, MAX_TXS_PER_REQUEST,
+    Request, Response, Status,
 };
+use crate::mempool::MempoolSnapshot;
 use crate::node::Node;
-use crate::primitives::BlockHash;
+use crate::primitives::{BlockHash, Txid, encode};
 use crate::tasks::Tasks;
 
 /// Blocks responses being built at once, across all peers (each holds up to
@@ -31,12 +37,26 @@ static BLOCK_SERVING: tokio::sync::Semaphore =
 pub(super) const MAX_INBOUND_PER_PEER: usize = 8;
 /// Sustained requests a second per peer; a burst may reach twice as many.
 pub(super) const REQUESTS_PER_SECOND: f64 = 50.0;
+/// How often one peer may have our mempool's txids (our own pulls ask each peer at most
+/// every [`crate::sync::mempool::PULL_INTERVAL`], or once more when it connects).
+pub(super) const MEMPOOL_LISTING_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the quotas say about a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Admission {
+    Serve,
+    /// Over the request quota: refused, and the peer is charged.
+    OverQuota,
+    /// A mempool listing asked again too soon: refused, without charge.
+    TooSoon,
+}
 
 #[derive(Debug)]
 struct Quota {
     in_flight: usize,
     tokens: f64,
     refilled: Instant,
+    mempool_listed: Option<Instant>,
 }
 
 /// Per-peer request quotas.
@@ -46,24 +66,35 @@ pub(super) struct Quotas {
 }
 
 impl Quotas {
-    /// Takes a slot for a request from `peer`; `false` when the peer is over its quota.
-    pub(super) fn admit(&mut self, peer: PeerId, now: Instant) -> bool {
+    /// Takes a slot for `request` from `peer`, unless the quotas refuse it.
+    pub(super) fn admit(&mut self, peer: PeerId, request: &Request, now: Instant) -> Admission {
         let burst = 2.0 * REQUESTS_PER_SECOND;
         let quota = self.peers.entry(peer).or_insert(Quota {
             in_flight: 0,
             tokens: burst,
             refilled: now,
+            mempool_listed: None,
         });
         quota.tokens = (quota.tokens
             + now.duration_since(quota.refilled).as_secs_f64() * REQUESTS_PER_SECOND)
             .min(burst);
         quota.refilled = now;
         if quota.in_flight >= MAX_INBOUND_PER_PEER || quota.tokens < 1.0 {
-            return false;
+            return Admission::OverQuota;
         }
+        // A refusal costs a token too: asking again and again runs into the quota.
         quota.tokens -= 1.0;
+        if matches!(request, Request::Mempool) {
+            let listed_recently = quota
+                .mempool_listed
+                .is_some_and(|at| now.duration_since(at) < MEMPOOL_LISTING_INTERVAL);
+            if listed_recently {
+                return Admission::TooSoon;
+            }
+            quota.mempool_listed = Some(now);
+        }
         quota.in_flight += 1;
-        true
+        Admission::Serve
     }
 
     /// A request of `peer` was answered.
@@ -99,6 +130,9 @@ fn check(request: &Request) -> Result<(), &'static str> {
         Request::Headers { locator } if locator.len() > MAX_LOCATOR => Err("locator too long"),
         Request::Blocks(hashes) if hashes.len() > MAX_BLOCKS_PER_REQUEST => {
             Err("too many blocks asked")
+        }
+        Request::Transactions(txids) if txids.len() > MAX_TXS_PER_REQUEST => {
+            Err("too many transactions asked")
         }
         _ => Ok(()),
     }
@@ -160,7 +194,34 @@ async fn respond(node: &Node, request: Request) -> Response {
                 }
             }
         }
+        Request::Mempool => Response::Mempool(mempool_txids(&node.snapshot().mempool)),
+        Request::Transactions(txids) => {
+            let txids = txids.into_iter().map(Txid::from_byte_array);
+            Response::Transactions(encoded_transactions(&node.snapshot().mempool, txids))
+        }
     }
+}
+
+/// The pool's txids, parents first: the oldest [`MAX_MEMPOOL_TXIDS`] of a larger pool.
+fn mempool_txids(pool: &MempoolSnapshot) -> Vec<[u8; 32]> {
+    pool.parent_first()
+        .take(MAX_MEMPOOL_TXIDS)
+        .map(|pooled| pooled.txid.to_byte_array())
+        .collect()
+}
+
+/// The pool's transactions among `txids`, in that order, up to the soft response size.
+fn encoded_transactions(pool: &MempoolSnapshot, txids: impl Iterator<Item = Txid>) -> Vec<Vec<u8>> {
+    let mut bytes = 0;
+    txids
+        .filter_map(|txid| pool.get(&txid))
+        .map(|pooled| encode(pooled.tx.as_ref()))
+        .take_while(|tx| {
+            let first = bytes == 0;
+            bytes += tx.len();
+            first || bytes <= protocol::SOFT_RESPONSE_BYTES
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -172,21 +233,23 @@ mod tests {
         let mut quotas = Quotas::default();
         let peer = PeerId::random();
         let now = Instant::now();
+        let status = Request::Status(local_status_for_tests());
+        let admit = |quotas: &mut Quotas, at| quotas.admit(peer, &status, at) == Admission::Serve;
         let admitted = (0..MAX_INBOUND_PER_PEER + 3)
-            .filter(|_| quotas.admit(peer, now))
+            .filter(|_| admit(&mut quotas, now))
             .count();
         assert_eq!(
             admitted, MAX_INBOUND_PER_PEER,
             "no more than the in-flight limit at once"
         );
         quotas.finished(&peer);
-        assert!(quotas.admit(peer, now));
+        assert!(admit(&mut quotas, now));
         for _ in 0..MAX_INBOUND_PER_PEER {
             quotas.finished(&peer);
         }
         let burst = (0..1000)
             .filter(|_| {
-                quotas.admit(peer, now) && {
+                admit(&mut quotas, now) && {
                     quotas.finished(&peer);
                     true
                 }
@@ -197,7 +260,46 @@ mod tests {
             "the bucket runs dry: {burst}"
         );
         let later = now + std::time::Duration::from_secs(1);
-        assert!(quotas.admit(peer, later), "and refills with time");
+        assert!(admit(&mut quotas, later), "and refills with time");
+    }
+
+    fn local_status_for_tests() -> Status {
+        Status {
+            genesis: [0; 32],
+            tip: [0; 32],
+            height: 0,
+            chain_work: [0; 32],
+            rest_url: None,
+            node_id: "test".into(),
+        }
+    }
+
+    #[test]
+    fn a_peer_gets_the_mempool_listing_once_per_interval_without_being_charged_for_asking_again() {
+        let mut quotas = Quotas::default();
+        let (peer, other) = (PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        assert_eq!(quotas.admit(peer, &Request::Mempool, now), Admission::Serve);
+        quotas.finished(&peer);
+        assert_eq!(
+            quotas.admit(peer, &Request::Mempool, now + Duration::from_secs(1)),
+            Admission::TooSoon
+        );
+        assert_eq!(
+            quotas.admit(other, &Request::Mempool, now),
+            Admission::Serve,
+            "each peer has its own interval"
+        );
+        assert_eq!(
+            quotas.admit(peer, &Request::Transactions(vec![]), now),
+            Admission::Serve,
+            "fetching transactions is not a listing"
+        );
+        quotas.finished(&peer);
+        assert_eq!(
+            quotas.admit(peer, &Request::Mempool, now + MEMPOOL_LISTING_INTERVAL),
+            Admission::Serve
+        );
     }
 
     #[test]
@@ -210,5 +312,13 @@ mod tests {
         );
         assert!(check(&Request::Blocks(vec![[0; 32]; MAX_BLOCKS_PER_REQUEST + 1])).is_err());
         assert!(check(&Request::Blocks(vec![[0; 32]; MAX_BLOCKS_PER_REQUEST])).is_ok());
+        assert!(
+            check(&Request::Transactions(vec![
+                [0; 32];
+                MAX_TXS_PER_REQUEST + 1
+            ]))
+            .is_err()
+        );
+        assert!(check(&Request::Transactions(vec![[0; 32]; MAX_TXS_PER_REQUEST])).is_ok());
     }
 }

@@ -142,7 +142,8 @@ impl Node {
         results
     }
 
-    /// Validates a transaction and adds it to the mempool; a client's is then announced.
+    /// Validates a transaction and adds it to the mempool; a client's or a pulled one is then
+    /// announced.
     pub async fn submit_transaction(
         &self,
         tx: Transaction,
@@ -161,7 +162,7 @@ impl Node {
                     |entry| Arc::clone(entry.shared_tx()),
                 );
                 metrics::counter!(telemetry::TXS_ACCEPTED).increment(1);
-                if origin == TxOrigin::Client {
+                if origin.announced() {
                     let _ = self
                         .announcements
                         .send(Announcement::Transaction(Arc::clone(&shared)));

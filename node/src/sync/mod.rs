@@ -16,6 +16,7 @@
 //! [`driver`] runs it against the node and the network. Neither judges blocks: the node does.
 
 pub mod driver;
+pub mod mempool;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;

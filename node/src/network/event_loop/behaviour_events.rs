@@ -13,7 +13,7 @@ use crate::network::behaviour::BehaviourEvent;
 use crate::network::gossip::Topic;
 use crate::network::peers::{Offence, is_dialable};
 use crate::network::protocol::{self, Request, Response};
-use crate::network::serve::{self};
+use crate::network::serve::{self, Admission};
 use crate::telemetry;
 
 use super::{EventLoop, TARGET_PEERS};
@@ -84,17 +84,23 @@ impl EventLoop {
                     if let Request::Status(status) = &request {
                         self.on_status(peer, status.clone());
                     }
-                    if self.quotas.admit(peer, Instant::now()) {
-                        let (node, handle) = (&self.node, &self.handle);
-                        serve::answer(node, handle, &self.tasks, peer, request, channel);
-                    } else {
-                        self.penalize(peer, Offence::ProtocolViolation);
-                        let _ = self
-                            .swarm
-                            .behaviour_mut()
-                            .sync
-                            .send_response(channel, Response::Refused("over quota".into()));
-                    }
+                    let refusal = match self.quotas.admit(peer, &request, Instant::now()) {
+                        Admission::Serve => {
+                            let (node, handle) = (&self.node, &self.handle);
+                            serve::answer(node, handle, &self.tasks, peer, request, channel);
+                            return;
+                        }
+                        Admission::OverQuota => {
+                            self.penalize(peer, Offence::ProtocolViolation);
+                            "over quota"
+                        }
+                        Admission::TooSoon => "mempool listed moments ago: ask again later",
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_response(channel, Response::Refused(refusal.into()));
                 }
                 request_response::Message::Response {
                     request_id,
