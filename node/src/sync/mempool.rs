@@ -11,12 +11,17 @@
 //! submits them as [`TxOrigin::Pulled`]: what it accepts it announces, since the peers
 //! around it may lack them too.
 //!
+//! The chain comes first: no pull starts while the node is fetching blocks towards a better
+//! header chain. After a partition heals, every node meets the other side's peers and
+//! mempools at once; the transactions share the ledger's lock with the blocks, and the
+//! fifty-node lab showed pulls at that moment delaying the reorg by a minute.
+//!
 //! Against a peer that lies: a listing over [`MAX_MEMPOOL_TXIDS`], a transaction that was
 //! not asked for, or bytes that do not decode cost the peer as on any sync answer; a
 //! transaction invalid on any chain costs what it costs on gossip. A txid the peer listed
-//! but did not deliver, or whose transaction the pool refused, is not asked for again until
-//! the tip changes. One pull runs at a time, so a crowd of new peers waits in a bounded
-//! queue instead of multiplying the work.
+//! but did not deliver, or whose transaction the pool refused, is not asked for again for
+//! [`SKIP_FOR`] to [`SKIP_FOR`] × 2 (a parent may arrive meanwhile). One pull runs at a
+//! time, so a crowd of new peers waits in a bounded queue instead of multiplying the work.
 //!
 //! It must not judge transactions: [`Node::submit_transaction`] does.
 
@@ -33,17 +38,19 @@ use crate::network::verdict::{self, Verdict};
 use crate::network::{NetworkHandle, Offence};
 use crate::node::{Node, TxOrigin};
 use crate::outage::StorageStatus;
-use crate::primitives::{BlockHash, Transaction, Txid, decode};
+use crate::primitives::{Transaction, Txid, decode};
 use crate::tasks::Tasks;
 use crate::telemetry;
 
 /// How often a random peer is asked for its mempool.
 pub const PULL_INTERVAL: Duration = Duration::from_secs(30);
 /// Transactions fetched from one peer in one round at most (the rest wait for the next).
-pub const MAX_PULLED_PER_ROUND: usize = 5_000;
+pub const MAX_PULLED_PER_ROUND: usize = 1_000;
 /// New peers waiting for their first pull at most; beyond, the periodic pull covers them.
 const MAX_QUEUED: usize = 32;
-/// Txids not asked for again until the tip changes, at most (forgotten all at once beyond).
+/// How long a refused or undelivered txid is not asked for again, at least.
+pub const SKIP_FOR: Duration = Duration::from_secs(60);
+/// Txids skipped at most (forgotten all at once beyond).
 const MAX_SKIPPED: usize = 50_000;
 /// How often the connected peers are looked at.
 const TICK: Duration = Duration::from_secs(1);
@@ -119,8 +126,7 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, tasks: Tasks) {
         node,
         network,
         tasks: tasks.clone(),
-        skipped: HashSet::new(),
-        skipped_at: BlockHash::ZERO,
+        skipped: Skipped::default(),
     };
     let mut schedule = PullSchedule::default();
     let mut tick = tokio::time::interval(TICK);
@@ -130,7 +136,7 @@ pub async fn run(node: Arc<Node>, network: NetworkHandle, tasks: Tasks) {
             _ = tick.tick() => {}
         }
         schedule.on_peers(puller.connected_peers());
-        if puller.node.storage_status() != StorageStatus::Up {
+        if !puller.may_pull() {
             continue;
         }
         if let Some(peer) = schedule.next(Instant::now(), fastrand::usize(..)) {
@@ -143,12 +149,48 @@ struct Puller {
     node: Arc<Node>,
     network: NetworkHandle,
     tasks: Tasks,
-    /// Txids not to ask for again while the tip is `skipped_at`.
-    skipped: HashSet<Txid>,
-    skipped_at: BlockHash,
+    skipped: Skipped,
+}
+
+/// Txids not to ask for again for a while: two generations, the older one dropped every
+/// [`SKIP_FOR`].
+#[derive(Debug, Default)]
+struct Skipped {
+    current: HashSet<Txid>,
+    previous: HashSet<Txid>,
+    rotated: Option<Instant>,
+}
+
+impl Skipped {
+    fn contains(&self, txid: &Txid) -> bool {
+        self.current.contains(txid) || self.previous.contains(txid)
+    }
+
+    fn insert(&mut self, txid: Txid) {
+        if self.current.len() >= MAX_SKIPPED {
+            self.current.clear();
+        }
+        self.current.insert(txid);
+    }
+
+    /// Forgets the older generation once it is [`SKIP_FOR`] old.
+    fn age(&mut self, now: Instant) {
+        let rotated = *self.rotated.get_or_insert(now);
+        if now.duration_since(rotated) >= SKIP_FOR {
+            self.previous = std::mem::take(&mut self.current);
+            self.rotated = Some(now);
+        }
+    }
 }
 
 impl Puller {
+    /// Whether a pull may start: the database is up and no blocks are being fetched.
+    fn may_pull(&self) -> bool {
+        let chain = self.node.chain_status();
+        self.node.storage_status() == StorageStatus::Up
+            && chain.best_header_work <= chain.chain_work
+    }
+
     fn connected_peers(&self) -> Vec<PeerId> {
         let view = self.network.view();
         view.peers
@@ -159,7 +201,7 @@ impl Puller {
 
     /// One round with `peer`: its listing, then what we lack of it, batch by batch.
     async fn pull(&mut self, peer: PeerId) {
-        self.forget_skipped_on_tip_change();
+        self.skipped.age(Instant::now());
         let Some(listed) = self.listing(peer).await else {
             return;
         };
@@ -266,19 +308,7 @@ impl Puller {
 
     fn skip(&mut self, txids: impl IntoIterator<Item = Txid>) {
         for txid in txids {
-            if self.skipped.len() >= MAX_SKIPPED {
-                self.skipped.clear();
-            }
             self.skipped.insert(txid);
-        }
-    }
-
-    /// A new tip may make a refused transaction valid (its parent was mined, say).
-    fn forget_skipped_on_tip_change(&mut self) {
-        let tip = self.node.snapshot().tip.hash;
-        if tip != self.skipped_at {
-            self.skipped.clear();
-            self.skipped_at = tip;
         }
     }
 }
@@ -286,7 +316,7 @@ impl Puller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::{Amount, OutPoint, TxOut, encode};
+    use crate::primitives::{Amount, BlockHash, OutPoint, TxOut, encode};
     use crate::testkit::{key, spend};
 
     fn payment(seed: u8) -> Transaction {
@@ -328,6 +358,23 @@ mod tests {
         schedule.on_peers(std::iter::empty());
         let later = Instant::now() + PULL_INTERVAL * 2;
         assert_eq!(schedule.next(later, 7), None, "nobody to ask");
+    }
+
+    #[test]
+    fn a_skipped_txid_is_asked_for_again_after_one_to_two_skip_periods() {
+        let mut skipped = Skipped::default();
+        let (start, txid) = (Instant::now(), Txid::from_byte_array([1; 32]));
+        skipped.age(start);
+        skipped.insert(txid);
+        skipped.age(start + SKIP_FOR / 2);
+        assert!(skipped.contains(&txid));
+        skipped.age(start + SKIP_FOR);
+        assert!(
+            skipped.contains(&txid),
+            "one period: still the previous generation"
+        );
+        skipped.age(start + SKIP_FOR * 2);
+        assert!(!skipped.contains(&txid), "two periods: forgotten");
     }
 
     #[test]
