@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chaincore::chainstate::{ChainState, HeadersOutcome};
+use chaincore::chainstate::{ChainOptions, ChainState, HeadersOutcome};
 use chaincore::consensus::params::DEV;
 use chaincore::consensus::tx::check_inputs;
 use chaincore::ledger::Ledger;
@@ -130,9 +130,15 @@ struct Run {
 async fn accept_honest(backend: Backend, flood: &Flood, flooding: bool) -> Run {
     let db = TestDb::new(backend).await.expect("a database");
     let store = SqlStore::open(&db.url, DEV.network).await.unwrap();
-    let ledger = Ledger::open(store, &DEV, MempoolConfig::default(), NOW)
-        .await
-        .unwrap();
+    let ledger = Ledger::open(
+        store,
+        &DEV,
+        ChainOptions::default(),
+        MempoolConfig::default(),
+        NOW,
+    )
+    .await
+    .unwrap();
     let ledger = Arc::new(tokio::sync::Mutex::new(ledger));
     for block in &flood.setup {
         ledger

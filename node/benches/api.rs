@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaincore::api::{self, ApiSettings, AppState};
+use chaincore::chainstate::ChainOptions;
 use chaincore::config::AdminAllow;
 use chaincore::consensus::params::DEV;
 use chaincore::indexer::Indexer;
@@ -32,9 +33,15 @@ const UTXOS: usize = 1_000;
 async fn start_node(dir: &std::path::Path) -> (SocketAddr, String) {
     let url = format!("sqlite://{}/chain.db?mode=rwc", dir.display());
     let store = SqlStore::open(&url, DEV.network).await.expect("store");
-    let ledger = Ledger::open(store.clone(), &DEV, MempoolConfig::default(), 1_900_000_000)
-        .await
-        .expect("ledger");
+    let ledger = Ledger::open(
+        store.clone(),
+        &DEV,
+        ChainOptions::default(),
+        MempoolConfig::default(),
+        1_900_000_000,
+    )
+    .await
+    .expect("ledger");
     let indexer = Indexer::new(store.clone()).spawn(&chaincore::tasks::Tasks::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -12,8 +12,10 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use serde::Deserialize;
 
+use crate::chainstate::{ChainOptions, DEFAULT_DBCACHE_MB};
 use crate::consensus::Network;
 use crate::network::per_ip::{DEFAULT_MAX_INBOUND_PER_IP, PerIpLimit};
+use crate::primitives::BlockHash;
 
 /// How log lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -94,6 +96,15 @@ pub struct Cli {
     /// many nodes behind one address [default: none].
     #[arg(long, env = "CHAINCORE_INBOUND_PER_IP_EXEMPT", value_delimiter = ',')]
     pub inbound_per_ip_exempt: Option<Vec<IpAddr>>,
+    /// Memory for the cache of unspent outputs in front of the database, in MiB; 0 turns it
+    /// off [default: 64].
+    #[arg(long, env = "CHAINCORE_DBCACHE_MB")]
+    pub dbcache_mb: Option<usize>,
+    /// A block whose ancestors' signatures are taken as verified when they are connected
+    /// (they are buried under its proof of work); every other rule is still checked. Only
+    /// once its header is on the best header chain [default: none].
+    #[arg(long, env = "CHAINCORE_ASSUME_VALID")]
+    pub assume_valid: Option<BlockHash>,
 }
 
 /// The same settings as they appear in a config file.
@@ -128,6 +139,8 @@ struct FileConfig {
     mdns: Option<bool>,
     max_inbound_per_ip: Option<u32>,
     inbound_per_ip_exempt: Option<Vec<IpAddr>>,
+    dbcache_mb: Option<usize>,
+    assume_valid: Option<String>,
 }
 
 /// Who may call admin routes.
@@ -168,6 +181,7 @@ pub struct Config {
     pub mempool_bytes: usize,
     pub mdns: bool,
     pub per_ip: PerIpLimit,
+    pub chain: ChainOptions,
 }
 
 /// `--node-id` (default `core0`): letters, digits, `-`, `_` and `.` only.
@@ -200,6 +214,30 @@ fn checked_mempool_mb(given: Option<usize>) -> anyhow::Result<usize> {
     Ok(mempool_mb)
 }
 
+/// `--dbcache-mb` (default 64), from 0 (off) to 65536.
+fn checked_dbcache_mb(given: Option<usize>) -> anyhow::Result<usize> {
+    let dbcache_mb = given.unwrap_or(DEFAULT_DBCACHE_MB);
+    if dbcache_mb > 65_536 {
+        bail!("--dbcache-mb {dbcache_mb}: choose 0 (off) to 65536");
+    }
+    Ok(dbcache_mb)
+}
+
+/// `--assume-valid` from the command line, else from the file (a block hash in hex).
+fn checked_assume_valid(
+    cli: Option<BlockHash>,
+    file: Option<String>,
+) -> anyhow::Result<Option<BlockHash>> {
+    match (cli, file) {
+        (Some(hash), _) => Ok(Some(hash)),
+        (None, Some(text)) => text
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("assume-valid {text:?}: {e}")),
+        (None, None) => Ok(None),
+    }
+}
+
 impl Config {
     /// Resolves flags (already merged with the environment by clap) over the config file
     /// over the defaults.
@@ -228,6 +266,10 @@ impl Config {
             parse_admin_allow(cli.admin_allow.or(file.admin_allow).unwrap_or_default())?;
         let bootstrap_nodes = checked_bootstrap(cli.bootstrap_nodes.or(file.bootstrap_nodes))?;
         let mempool_mb = checked_mempool_mb(cli.mempool_mb.or(file.mempool_mb))?;
+        let chain = ChainOptions {
+            coin_cache_bytes: checked_dbcache_mb(cli.dbcache_mb.or(file.dbcache_mb))? << 20,
+            assume_valid: checked_assume_valid(cli.assume_valid, file.assume_valid)?,
+        };
         Ok(Self {
             node_id,
             network,
@@ -259,6 +301,7 @@ impl Config {
                     .or(file.inbound_per_ip_exempt)
                     .unwrap_or_default(),
             },
+            chain,
         })
     }
 

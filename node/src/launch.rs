@@ -94,9 +94,15 @@ async fn open_node(
         max_bytes: config.mempool_bytes,
         ..MempoolConfig::default()
     };
-    let ledger = Ledger::open(store.clone(), config.network.params(), mempool, unix_now())
-        .await
-        .context("loading the chain")?;
+    let ledger = Ledger::open(
+        store.clone(),
+        config.network.params(),
+        config.chain,
+        mempool,
+        unix_now(),
+    )
+    .await
+    .context("loading the chain")?;
     let indexer = Indexer::new(store.clone()).spawn(tasks);
     let info = NodeInfo {
         node_id: config.node_id.clone(),

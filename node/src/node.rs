@@ -139,6 +139,9 @@ pub struct ChainSnapshot {
     pub index: BlockIndex,
     pub active: ActiveChain,
     pub mempool: MempoolSnapshot,
+    /// `--assume-valid`'s block and how many blocks it let connect unchecked since the
+    /// chain state opened; `None` without the flag.
+    pub assume_valid: Option<(BlockHash, u64)>,
 }
 
 impl ChainSnapshot {
@@ -511,5 +514,9 @@ fn snapshot_of(ledger: &Ledger<SqlStore>) -> ChainSnapshot {
         index: chain.index().clone(),
         active: chain.active().clone(),
         mempool: ledger.mempool().snapshot(),
+        assume_valid: chain
+            .options()
+            .assume_valid
+            .map(|hash| (hash, chain.signatures_assumed())),
     }
 }

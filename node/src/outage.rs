@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use crate::chainstate::ChainError;
+use crate::chainstate::ChainOptions;
 use crate::consensus::Params;
 use crate::ledger::Ledger;
 use crate::mempool::MempoolConfig;
@@ -41,6 +42,7 @@ pub(crate) struct Outage {
     pub since: u64,
     pub cause: String,
     pub params: &'static Params,
+    pub chain: ChainOptions,
     pub mempool: MempoolConfig,
 }
 
@@ -79,6 +81,7 @@ impl LedgerSlot {
             since: now,
             cause,
             params: ledger.params(),
+            chain: ledger.chain().options(),
             mempool: *ledger.mempool_config(),
         };
         match std::mem::replace(self, LedgerSlot::Down(outage)) {
@@ -133,7 +136,14 @@ async fn open_writable(
     outage: &Outage,
     now: u64,
 ) -> Result<Ledger<SqlStore>, ChainError> {
-    let mut ledger = Ledger::open(store.clone(), outage.params, outage.mempool, now).await?;
+    let mut ledger = Ledger::open(
+        store.clone(),
+        outage.params,
+        outage.chain,
+        outage.mempool,
+        now,
+    )
+    .await?;
     if let Err(error) = ledger.chain_mut().probe_write().await {
         ledger.close().await;
         return Err(error);

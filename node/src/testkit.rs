@@ -12,8 +12,9 @@ use crate::consensus::coinbase::build_coinbase;
 use crate::consensus::pow::solve_header;
 use crate::consensus::sighash::sign_all_inputs;
 use crate::consensus::{
-    BlockError, Coin, HeaderContext, Params, UtxoOverlay, UtxoView, ValidatedBlock, block_subsidy,
-    median_time_past, next_bits, validate_block,
+    BlockError, Coin, HeaderContext, Params, SignaturesChecked, UtxoOverlay, UtxoView,
+    ValidatedBlock, block_subsidy, check_block_contextually, median_time_past, next_bits,
+    validate_block,
 };
 use crate::primitives::{
     Address, Amount, Block, BlockHash, BlockHeader, Height, OutPoint, PrivateKey, Transaction,
@@ -180,6 +181,22 @@ impl TestChain {
         let validated = self.validate(block)?;
         self.apply(&validated);
         Ok(validated)
+    }
+
+    /// Makes `block` the new tip after every check but its signatures, as a node does under
+    /// `--assume-valid`: for building a chain that only such a node accepts.
+    pub fn push_assuming_signatures(&mut self, block: Block) -> Result<(), BlockError> {
+        let now = u64::from(block.header.time);
+        let proof = SignaturesChecked::assumed(&block);
+        let checked = check_block_contextually(
+            std::sync::Arc::new(block),
+            &self.next_context(),
+            &self.utxos,
+            now,
+            &self.params,
+        )?;
+        self.apply(&checked.with_signatures(proof));
+        Ok(())
     }
 
     /// Mines a block with `txs` paying `payout` and adds it.

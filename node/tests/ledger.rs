@@ -7,7 +7,7 @@ mod common;
 
 use chaincore_test_support::on_both_backends;
 
-use chaincore::chainstate::SubmitOutcome;
+use chaincore::chainstate::{ChainOptions, SubmitOutcome};
 use chaincore::consensus::params::DEV;
 use chaincore::consensus::{Params, TxError};
 use chaincore::ledger::{Ledger, TxSubmitError};
@@ -22,9 +22,15 @@ use common::{NOW, quick_params};
 
 async fn open(db: &TestDb, params: &'static Params) -> Ledger<SqlStore> {
     let store = SqlStore::open(&db.url, params.network).await.unwrap();
-    Ledger::open(store, params, MempoolConfig::default(), NOW)
-        .await
-        .unwrap()
+    Ledger::open(
+        store,
+        params,
+        ChainOptions::default(),
+        MempoolConfig::default(),
+        NOW,
+    )
+    .await
+    .unwrap()
 }
 
 async fn submit(ledger: &mut Ledger<SqlStore>, forks: &Forks, names: &[&str]) {

@@ -9,7 +9,9 @@ use super::AppState;
 use super::error::ApiResult;
 use super::views::difficulty;
 use crate::api_types::Coins;
-use crate::api_types::node::{HealthView, MempoolStats, MinerCount, StatsView, StatusView};
+use crate::api_types::node::{
+    AssumeValidView, HealthView, MempoolStats, MinerCount, StatsView, StatusView,
+};
 use crate::network::NetworkHandle;
 use crate::node::ChainSnapshot;
 use crate::outage::StorageStatus;
@@ -49,6 +51,12 @@ pub(super) async fn status(State(state): State<AppState>) -> Json<StatusView> {
         tip_time: snap.tip_time,
         median_time_past: snap.median_time_past,
         indexed_height: node.indexer().tip().map(|(_, h)| h.get()),
+        assume_valid: snap
+            .assume_valid
+            .map(|(hash, blocks_assumed)| AssumeValidView {
+                hash: hash.to_string(),
+                blocks_assumed,
+            }),
     })
 }
 

@@ -33,6 +33,20 @@ pub struct StatusView {
     pub tip_time: u32,
     pub median_time_past: u32,
     pub indexed_height: Option<u32>,
+    /// Set when the node runs with `--assume-valid`.
+    #[serde(default)]
+    pub assume_valid: Option<AssumeValidView>,
+}
+
+/// `--assume-valid` as `/status` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "full", derive(utoipa::ToSchema))]
+pub struct AssumeValidView {
+    /// The block named by the flag: it and its ancestors are connected without checking
+    /// their signatures.
+    pub hash: String,
+    /// Blocks connected that way since the node (or its database connection) last started.
+    pub blocks_assumed: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

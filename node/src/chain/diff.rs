@@ -143,6 +143,16 @@ impl ChainDiff {
         }
     }
 
+    /// Each touched outpoint and what it holds after the run (`None`: spent).
+    pub fn net_utxos(&self) -> impl Iterator<Item = (&OutPoint, Option<Coin>)> {
+        self.utxos.iter().map(|(outpoint, delta)| match delta {
+            UtxoDelta::Added(coin) | UtxoDelta::Replaced { new: coin, .. } => {
+                (outpoint, Some(*coin))
+            }
+            UtxoDelta::Removed(_) => (outpoint, None),
+        })
+    }
+
     /// Stored UTXO rows to delete.
     pub fn utxos_to_delete(&self) -> Vec<(OutPoint, Coin)> {
         self.utxos

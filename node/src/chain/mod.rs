@@ -9,12 +9,15 @@
 //!   [`diff`] folds a run of them into one batch for storage.
 //! - [`explorer`]: the transaction and address-history rows of a block, for the explorer
 //!   index that runs behind the chain.
+//! - [`coin_cache`]: a bounded copy of part of the committed UTXO set, asked before the
+//!   database.
 //! - [`commitment`]: an incrementally maintained hash of the whole UTXO set.
 //! - [`orphans`]: a bounded pool of blocks whose parent has not arrived.
 //! - [`events`]: what the chain tells the mempool, the API and metrics.
 
 pub mod active;
 pub mod changes;
+pub mod coin_cache;
 pub mod commitment;
 pub mod diff;
 pub mod events;
@@ -26,6 +29,7 @@ pub mod view;
 
 pub use active::ActiveChain;
 pub use changes::{BlockChanges, UndoData};
+pub use coin_cache::{CacheUsage, CoinCache};
 pub use commitment::UtxoCommitment;
 pub use diff::{ChainDiff, Lookup};
 pub use events::{ChainEvent, ChainUpdate};

@@ -33,19 +33,30 @@ pub(super) struct Arrival {
     pub(super) signatures: Option<SignatureTask>,
 }
 
-/// Signature verification of one body on the blocking pool.
+/// Signature verification of one body on the blocking pool, or its signatures assumed.
 #[derive(Debug)]
-pub(super) struct SignatureTask(tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>);
+pub(super) enum SignatureTask {
+    Running(tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>),
+    /// `--assume-valid` covers the block: there is nothing to verify.
+    Assumed(SignaturesChecked),
+}
 
 impl SignatureTask {
-    pub(super) fn spawn(block: Arc<Block>, params: &'static Params) -> Self {
-        Self(tokio::task::spawn_blocking(move || {
+    /// Starts verifying `block`, unless `assumed` (see [`ChainState::assumes_valid`]).
+    pub(super) fn start(block: Arc<Block>, params: &'static Params, assumed: bool) -> Self {
+        if assumed {
+            return Self::Assumed(SignaturesChecked::assumed(&block));
+        }
+        Self::Running(tokio::task::spawn_blocking(move || {
             verify_block_signatures(&block, params)
         }))
     }
 
     pub(super) async fn wait(self) -> Result<SignaturesChecked, BlockError> {
-        self.0.await.expect("signature verification does not panic")
+        match self {
+            Self::Running(task) => task.await.expect("signature verification does not panic"),
+            Self::Assumed(proof) => Ok(proof),
+        }
     }
 }
 
@@ -166,9 +177,14 @@ impl<S: ChainStore> ChainState<S> {
             return Ok(SubmitOutcome::LowWork);
         }
         let entry = self.record_body(entry);
+        let assumed = self.assumes_valid(&entry.hash);
         let arrival = Arrival {
             entry,
-            signatures: Some(SignatureTask::spawn(Arc::clone(&block), self.params)),
+            signatures: Some(SignatureTask::start(
+                Arc::clone(&block),
+                self.params,
+                assumed,
+            )),
             block,
         };
         self.store_and_activate(arrival, now, progress).await
@@ -203,6 +219,24 @@ impl<S: ChainStore> ChainState<S> {
         };
         let best_work = self.index.get(&best).map_or(Work::ZERO, |e| e.chain_work);
         best_work > tip_work && self.index.ancestor(&best, entry.height) == Some(entry.hash)
+    }
+
+    /// Whether `--assume-valid` lets the signatures of `hash` go unchecked: the block named
+    /// there is indexed, not invalid, on the chain of the best header, and `hash` is it or
+    /// one of its ancestors (so its body is buried under that header's proof of work).
+    pub(super) fn assumes_valid(&self, hash: &BlockHash) -> bool {
+        let Some(assumed) = self.options.assume_valid else {
+            return false;
+        };
+        let (Some(anchor), Some(entry)) = (self.index.get(&assumed), self.index.get(hash)) else {
+            return false;
+        };
+        let Some(best) = self.index.best_header() else {
+            return false;
+        };
+        anchor.status != BlockStatus::Invalid
+            && self.index.ancestor(&best, anchor.height) == Some(assumed)
+            && self.index.ancestor(&assumed, entry.height) == Some(*hash)
     }
 
     /// Indexes `entry` as having its body, as the next body to arrive; returns it as indexed.

@@ -20,7 +20,7 @@ use crate::storage::{ChainStore, ChainTip, StoreError};
 use super::accept::{Arrival, SignatureTask};
 use super::tip::TipTotals;
 use super::writer::WriteJob;
-use super::{ChainError, ChainState, InFlight, coins_through};
+use super::{ChainError, ChainState, InFlight, Layers};
 
 /// How the writer reports a job: committed (`true`), rolled back, or the database's error.
 type JobDone = oneshot::Receiver<Result<bool, StoreError>>;
@@ -48,7 +48,13 @@ impl<S: ChainStore> ChainState<S> {
             let position = plan.connect.iter().position(|h| *h == a.entry.hash)?;
             Some((position, a.signatures.take()?))
         });
-        let signatures = tokio::spawn(verify_in_order(blocks.clone(), started, self.params));
+        let assumed = plan.connect.iter().map(|h| self.assumes_valid(h)).collect();
+        let signatures = tokio::spawn(verify_in_order(
+            blocks.clone(),
+            assumed,
+            started,
+            self.params,
+        ));
         let (checked, context_failure) = self
             .check_in_context(blocks, &mut diff, &mut totals, now)
             .await?;
@@ -155,6 +161,9 @@ impl<S: ChainStore> ChainState<S> {
             self.active.pop();
         }
         for (checked, proof) in checked.into_iter().zip(proofs) {
+            if proof.is_assumed() {
+                self.signatures_assumed += 1;
+            }
             let validated = checked.with_signatures(proof);
             self.active.push(validated.hash());
             self.index.set_valid(&validated.hash());
@@ -215,7 +224,7 @@ impl<S: ChainStore> ChainState<S> {
     /// as the in-flight changes and `diff` change it, folding each one's changes into `diff`
     /// and `totals`. Stops at the first failure, returned with its position.
     async fn check_in_context(
-        &self,
+        &mut self,
         blocks: Vec<Arc<Block>>,
         diff: &mut ChainDiff,
         totals: &mut TipTotals,
@@ -227,8 +236,15 @@ impl<S: ChainStore> ChainState<S> {
                 .index
                 .header_context(&block.header.prev_blockhash, self.params)
                 .expect("parent indexed");
-            let coins =
-                coins_through(&self.store, &self.in_flight, diff, &spent_outpoints(&block)).await?;
+            let layers = Layers {
+                diff,
+                in_flight: &self.in_flight,
+                cache: &self.coin_cache,
+            };
+            let (mut coins, read) = layers.coins(&self.store, &spent_outpoints(&block)).await?;
+            self.coin_cache
+                .insert_read(read.iter().map(|(o, c)| (*o, *c)));
+            coins.extend(read);
             match check_block_contextually(block, &ctx, &coins, now, self.params) {
                 Ok(block) => {
                     let changes = BlockChanges::connect(&block);
@@ -243,18 +259,20 @@ impl<S: ChainStore> ChainState<S> {
     }
 }
 
-/// Verifies the blocks' signatures in order, using `started` for the block at its position
-/// (the arrival's own verification of that very body); on failure, the position and error.
+/// Verifies the blocks' signatures in order (but those `assumed`, one flag per block), using
+/// `started` for the block at its position (the arrival's own verification of that very
+/// body); on failure, the position and error.
 async fn verify_in_order(
     blocks: Vec<Arc<Block>>,
+    assumed: Vec<bool>,
     mut started: Option<(usize, SignatureTask)>,
     params: &'static Params,
 ) -> Result<Vec<SignaturesChecked>, (usize, BlockError)> {
     let mut proofs = Vec::with_capacity(blocks.len());
-    for (position, block) in blocks.into_iter().enumerate() {
+    for (position, (block, assumed)) in blocks.into_iter().zip(assumed).enumerate() {
         let task = match started.take_if(|(at, _)| *at == position) {
             Some((_, task)) => task,
-            None => SignatureTask::spawn(block, params),
+            None => SignatureTask::start(block, params, assumed),
         };
         proofs.push(task.wait().await.map_err(|e| (position, e))?);
     }

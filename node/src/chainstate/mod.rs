@@ -73,8 +73,8 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 use crate::chain::{
-    ActiveChain, BlockIndex, BlockStatus, ChainDiff, ChainUpdate, ChainView, Lookup, OrphanPool,
-    plan_reorg,
+    ActiveChain, BlockIndex, BlockStatus, CacheUsage, ChainDiff, ChainUpdate, ChainView, CoinCache,
+    Lookup, OrphanPool, plan_reorg,
 };
 use crate::consensus::{BlockError, Coin, Params};
 use crate::primitives::{BlockHash, OutPoint, Work};
@@ -88,6 +88,28 @@ use writer::Writer;
 
 /// Tip changes that may be committing at once before the next one waits for the oldest.
 const MAX_IN_FLIGHT: usize = 8;
+
+/// The coin cache's budget when none is configured (`--dbcache-mb`).
+pub const DEFAULT_DBCACHE_MB: usize = 64;
+
+/// How a chain state runs: what it may keep in memory, and what it may take as known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainOptions {
+    /// The [`CoinCache`]'s budget in bytes (zero: no cache).
+    pub coin_cache_bytes: usize,
+    /// `--assume-valid`: the signatures of this block and its ancestors are taken as
+    /// verified when they are connected (every other rule still applies).
+    pub assume_valid: Option<BlockHash>,
+}
+
+impl Default for ChainOptions {
+    fn default() -> Self {
+        Self {
+            coin_cache_bytes: DEFAULT_DBCACHE_MB << 20,
+            assume_valid: None,
+        }
+    }
+}
 
 /// Why a block was refused, or the store failed.
 #[derive(Debug, Error)]
@@ -224,6 +246,11 @@ pub struct ChainState<S: ChainStore> {
     next_sequence: u64,
     writer: Writer,
     in_flight: VecDeque<InFlight>,
+    /// Committed coins only: it learns of a tip change once that change has committed.
+    coin_cache: CoinCache,
+    options: ChainOptions,
+    /// Blocks connected since opening whose signatures `--assume-valid` let go unchecked.
+    signatures_assumed: u64,
 }
 
 impl<S: ChainStore> ChainState<S> {
@@ -250,6 +277,19 @@ impl<S: ChainStore> ChainState<S> {
 
     pub fn orphans(&self) -> &OrphanPool {
         &self.orphans
+    }
+
+    pub fn options(&self) -> ChainOptions {
+        self.options
+    }
+
+    /// Blocks connected since opening without checking their signatures (`--assume-valid`).
+    pub fn signatures_assumed(&self) -> u64 {
+        self.signatures_assumed
+    }
+
+    pub fn coin_cache_usage(&self) -> CacheUsage {
+        self.coin_cache.usage()
     }
 
     /// Whether `hash` is a block of the main chain.
@@ -284,7 +324,7 @@ impl<S: ChainStore> ChainState<S> {
     /// closed and opened again (see the module doc).
     pub async fn flush(&mut self) -> Result<(), ChainError> {
         while let Some(job) = self.in_flight.pop_front() {
-            wait_committed(job).await?;
+            self.settle(job).await?;
         }
         Ok(())
     }
@@ -295,7 +335,14 @@ impl<S: ChainStore> ChainState<S> {
         &self,
         outpoints: &[OutPoint],
     ) -> Result<HashMap<OutPoint, Coin>, StoreError> {
-        coins_through(&self.store, &self.in_flight, &ChainDiff::new(), outpoints).await
+        let layers = Layers {
+            diff: &ChainDiff::new(),
+            in_flight: &self.in_flight,
+            cache: &self.coin_cache,
+        };
+        let (mut coins, read) = layers.coins(&self.store, outpoints).await?;
+        coins.extend(read);
+        Ok(coins)
     }
 
     /// The index and the active chain, for the reads they answer together.
@@ -397,14 +444,23 @@ impl<S: ChainStore> ChainState<S> {
         self.in_flight.push_back(job);
         while self.in_flight.len() > MAX_IN_FLIGHT {
             let oldest = self.in_flight.pop_front().expect("non-empty");
-            wait_committed(oldest).await?;
+            self.settle(oldest).await?;
         }
+        Ok(())
+    }
+
+    /// Waits for a tip change to commit, then lets the coin cache learn of it.
+    async fn settle(&mut self, job: InFlight) -> Result<(), ChainError> {
+        wait_committed(job.done).await?;
+        self.coin_cache.apply_committed(&job.diff);
         Ok(())
     }
 }
 
-async fn wait_committed(job: InFlight) -> Result<(), ChainError> {
-    match job.done.await {
+async fn wait_committed(
+    done: oneshot::Receiver<Result<bool, StoreError>>,
+) -> Result<(), ChainError> {
+    match done.await {
         Ok(Ok(true)) => Ok(()),
         Ok(Ok(false)) => Err(ChainError::Inconsistent(
             "a committed tip change was rolled back".into(),
@@ -416,29 +472,49 @@ async fn wait_committed(job: InFlight) -> Result<(), ChainError> {
     }
 }
 
-/// The unspent outputs among `outpoints` as `diff`, then the in-flight tip changes (newest
-/// first), then the store say.
-async fn coins_through<S: ChainStore>(
-    store: &S,
-    in_flight: &VecDeque<InFlight>,
-    diff: &ChainDiff,
-    outpoints: &[OutPoint],
-) -> Result<HashMap<OutPoint, Coin>, StoreError> {
-    let mut coins = HashMap::with_capacity(outpoints.len());
-    let mut unknown = Vec::new();
-    'outpoints: for outpoint in outpoints {
-        for layer in std::iter::once(diff).chain(in_flight.iter().rev().map(|f| f.diff.as_ref())) {
-            match layer.lookup(outpoint) {
-                Lookup::Known(Some(coin)) => {
-                    coins.insert(*outpoint, coin);
-                    continue 'outpoints;
+/// Where a coin is looked for, newest first: the plan being checked, the tip changes still
+/// committing (newest first), the coin cache (committed coins), then the store.
+struct Layers<'a> {
+    diff: &'a ChainDiff,
+    in_flight: &'a VecDeque<InFlight>,
+    cache: &'a CoinCache,
+}
+
+impl Layers<'_> {
+    /// The unspent outputs among `outpoints`: those found in memory, and those read from
+    /// the store (for the cache to remember: no layer above it touched them).
+    async fn coins<S: ChainStore>(
+        &self,
+        store: &S,
+        outpoints: &[OutPoint],
+    ) -> Result<(HashMap<OutPoint, Coin>, HashMap<OutPoint, Coin>), StoreError> {
+        let mut coins = HashMap::with_capacity(outpoints.len());
+        let mut unknown = Vec::new();
+        'outpoints: for outpoint in outpoints {
+            let diffs = std::iter::once(self.diff)
+                .chain(self.in_flight.iter().rev().map(|f| f.diff.as_ref()));
+            for layer in diffs {
+                match layer.lookup(outpoint) {
+                    Lookup::Known(Some(coin)) => {
+                        coins.insert(*outpoint, coin);
+                        continue 'outpoints;
+                    }
+                    Lookup::Known(None) => continue 'outpoints,
+                    Lookup::Unknown => {}
                 }
-                Lookup::Known(None) => continue 'outpoints,
-                Lookup::Unknown => {}
+            }
+            match self.cache.get(outpoint) {
+                Some(coin) => {
+                    coins.insert(*outpoint, coin);
+                }
+                None => unknown.push(*outpoint),
             }
         }
-        unknown.push(*outpoint);
+        let read = if unknown.is_empty() {
+            HashMap::new()
+        } else {
+            store.coins(&unknown).await?
+        };
+        Ok((coins, read))
     }
-    coins.extend(store.coins(&unknown).await?);
-    Ok(coins)
 }

@@ -12,14 +12,25 @@ use crate::primitives::{Amount, BlockHash, Height};
 use crate::storage::{ChainStore, ChainTip, StoreTxn};
 
 use super::writer::Writer;
-use super::{ChainError, ChainState, ChainUpdates, Written};
+use super::{ChainError, ChainOptions, ChainState, ChainUpdates, Written};
+use crate::chain::CoinCache;
 
 impl<S: ChainStore> ChainState<S> {
-    /// Loads the chain from `store` (storing genesis in an empty one), checks that the
-    /// database is on one complete chain, and finishes any tip change a crash interrupted.
+    /// [`ChainState::open_with`] the default options.
     pub async fn open(
         store: S,
         params: &'static Params,
+        now: u64,
+    ) -> Result<(Self, ChainUpdates), ChainError> {
+        Self::open_with(store, params, ChainOptions::default(), now).await
+    }
+
+    /// Loads the chain from `store` (storing genesis in an empty one), checks that the
+    /// database is on one complete chain, and finishes any tip change a crash interrupted.
+    pub async fn open_with(
+        store: S,
+        params: &'static Params,
+        options: ChainOptions,
         now: u64,
     ) -> Result<(Self, ChainUpdates), ChainError> {
         let tip = match store.tip().await? {
@@ -51,6 +62,9 @@ impl<S: ChainStore> ChainState<S> {
             next_sequence,
             writer: Writer::spawn(store.clone()),
             in_flight: VecDeque::new(),
+            coin_cache: CoinCache::with_budget(options.coin_cache_bytes),
+            options,
+            signatures_assumed: 0,
             store,
         };
         let Written { result, changes } = state.activate_best_chain(now).await;

@@ -135,8 +135,9 @@ pub struct CheckedBlock {
     spent: Vec<(OutPoint, Coin)>,
 }
 
-/// Proof that every input signature of one exact body verified. Only
-/// [`verify_block_signatures`] makes one.
+/// Proof that every input signature of one exact body verified, or that the node's
+/// operator took them as verified. Only [`verify_block_signatures`] and
+/// [`SignaturesChecked::assumed`] make one.
 ///
 /// It names the body by its header hash *and* by the merkle root computed over the body's
 /// wtxids (which cover every signature): a proof made for a mutated copy that shares the
@@ -145,6 +146,25 @@ pub struct CheckedBlock {
 pub struct SignaturesChecked {
     hash: BlockHash,
     body_root: crate::primitives::MerkleRoot,
+    assumed: bool,
+}
+
+impl SignaturesChecked {
+    /// Signatures taken as verified without checking them (`--assume-valid`): the caller
+    /// has seen that `block` is an ancestor of the block the operator named, on the chain
+    /// of the best header. It still names this exact body, so it completes no other.
+    pub fn assumed(block: &Block) -> Self {
+        Self {
+            hash: block.block_hash(),
+            body_root: block.compute_merkle_root(),
+            assumed: true,
+        }
+    }
+
+    /// Whether the signatures were assumed rather than verified.
+    pub fn is_assumed(&self) -> bool {
+        self.assumed
+    }
 }
 
 /// A block that passed every consensus rule in its context. Only [`validate_block`] and
@@ -310,6 +330,7 @@ pub fn verify_block_signatures(
     Ok(SignaturesChecked {
         hash: block.block_hash(),
         body_root: block.compute_merkle_root(),
+        assumed: false,
     })
 }
 

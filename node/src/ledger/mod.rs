@@ -32,7 +32,7 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::chainstate::{
-    ChainError, ChainState, ChainUpdates, OverrideError, SubmitOutcome, Written,
+    ChainError, ChainOptions, ChainState, ChainUpdates, OverrideError, SubmitOutcome, Written,
 };
 use crate::consensus::{Coin, Params};
 use crate::mempool::{
@@ -143,10 +143,11 @@ impl<S: ChainStore> Ledger<S> {
     pub async fn open(
         store: S,
         params: &'static Params,
+        chain: ChainOptions,
         config: MempoolConfig,
         now: u64,
     ) -> Result<Self, ChainError> {
-        let (chain, _) = ChainState::open(store, params, now).await?;
+        let (chain, _) = ChainState::open_with(store, params, chain, now).await?;
         let mut ledger = Self {
             chain,
             mempool: Mempool::new(config),

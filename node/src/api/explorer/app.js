@@ -205,7 +205,16 @@
     state.pending = st.pending_transactions;
     if (Number.isFinite(st.uptime)) state.uptime = { base: st.uptime, at: Date.now() };
     renderUptime();
+    renderAssumeValid(st.assume_valid);
     return st;
+  }
+
+  /** With --assume-valid: how many blocks were connected without checking their signatures. */
+  function renderAssumeValid(av) {
+    $('assume-valid-stat').hidden = !av;
+    if (!av) return;
+    setText('assume-valid', `${digits(av.blocks_assumed)} assumed valid`);
+    $('assume-valid').title = `--assume-valid ${String(av.hash)}: it and its ancestors connect without signature checks`;
   }
 
   function renderUptime() {
