@@ -68,6 +68,7 @@ bench:
     cargo build --release -p chaincore --bin chaincore-node -p chaincore-tools --bin chaincore-lab
     cargo bench -p chaincore-tests --bench network
     cargo bench -p chaincore-tests --bench serving
+    cargo bench -p chaincore-tests --bench long_chain
     cargo bench -p chaincore-tools --bench miner
     cargo bench -p chaincore-tools --bench lab
 

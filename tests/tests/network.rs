@@ -1,7 +1,8 @@
 //! The peer-to-peer network between real `chaincore-node` processes on loopback:
 //! bootstrap by REST URL and discovery through Kademlia, gossip of blocks and transactions,
 //! headers-first catch-up, a heavier private branch winning, a lying peer banned, known
-//! peers redialed after a restart, and a payment gossip never carried reaching a miner.
+//! peers redialed after a restart, a payment gossip never carried reaching a miner, and
+//! `--assume-valid` leaving signatures unchecked only up to the block it names.
 
 use std::time::Duration;
 
@@ -199,6 +200,67 @@ async fn a_node_started_after_500_blocks_catches_up_headers_first() {
     assert_eq!(
         balance["utxo_count"], 500,
         "every coinbase is in the late node's UTXO set"
+    );
+}
+
+/// `--assume-valid` during catch-up: the blocks up to the named one are connected without
+/// their signatures checked, the ones above with, and `/status` says how many were assumed.
+#[tokio::test]
+async fn a_node_told_to_assume_a_block_valid_skips_signatures_only_up_to_it() {
+    let Some(mut n0) = node("n0", Backend::Sqlite, &[]).await else {
+        return;
+    };
+    let c0 = Client::new(&n0.url);
+    let alice = key(1).address();
+    mine_many(&c0, &alice, 14).await;
+    let signed_at = 15;
+    for which in 0..2 {
+        let tx = pay(&c0, which, &key(2).address(), 10, 50_000).await;
+        let body = json!({"hex": hex::encode(encode(&tx))});
+        c0.post("/add_transaction", &body).await.ok();
+    }
+    mine(&c0, &alice).await; // height 15 holds two signed payments
+    mine_many(&c0, &alice, 7).await;
+    let assumed_height = 17;
+    let assumed = c0
+        .get(&format!("/block-height/{assumed_height}"))
+        .await
+        .text;
+    assert!(
+        c0.status().await["assume_valid"].is_null(),
+        "a node without the flag assumes nothing"
+    );
+    // A new process: its gossip cache, which would hand the fresh blocks to a newcomer
+    // one by one before their headers, is gone; the newcomer syncs headers first.
+    n0.restart(&["--rate-limit", "0"]);
+    let c0 = Client::new(&n0.url);
+
+    let Some(n1) = node(
+        "n1",
+        Backend::Sqlite,
+        &["--bootstrap-nodes", &n0.url, "--assume-valid", &assumed],
+    )
+    .await
+    else {
+        return;
+    };
+    let c1 = Client::new(&n1.url);
+    eventually("node 1 at node 0's tip", SYNC, || same_tip([&c0, &c1])).await;
+    assert!(c1.metric("chaincore_sync_headers_total", "").await >= 22.0);
+    let status = c1.status().await;
+    assert_eq!(status["assume_valid"]["hash"], assumed.as_str());
+    assert_eq!(
+        status["assume_valid"]["blocks_assumed"],
+        assumed_height,
+        "blocks 1..={assumed_height} assumed (the payments at {signed_at} among them), none above; \
+         node 1's log:\n{}",
+        n1.log_tail()
+    );
+    let path = format!("/balance/{}", key(2).address());
+    assert_eq!(
+        c1.get(&path).await.ok()["balance_units"],
+        c0.get(&path).await.ok()["balance_units"],
+        "the assumed payments are in node 1's UTXO set"
     );
 }
 

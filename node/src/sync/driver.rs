@@ -10,6 +10,11 @@
 //! enough for a branch at half our difficulty to catch up. Once the branch reaches our tip's
 //! work it is handed to the node whole; past the budget the peer is charged and the branch
 //! dropped. Only one headers request is out at a time, so one branch is held at most.
+//!
+//! Bodies are connected by a stage of their own ([`connect_stage`]), so downloading goes on
+//! while the node connects: the driver hands it each answer and asks for more at once, and
+//! it waits only when [`CONNECT_QUEUE`] answers are already queued. Blocks handed over are
+//! not asked for again until the stage reports them done (connected, or refused).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,6 +45,8 @@ const WANT_WINDOW: usize = 2048;
 /// (doubled after each stall, up to [`MAX_STALL_TIMEOUT`]; back to this after an answer).
 const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(64);
+/// Answers queued for the connect stage besides the one it is connecting.
+const CONNECT_QUEUE: usize = 2;
 
 /// Why a request brought no answer.
 #[derive(Debug)]
@@ -70,6 +77,12 @@ fn presync_budget(tip_height: u32, fork_height: u32) -> usize {
     depth.saturating_mul(2).saturating_add(MAX_HEADERS)
 }
 
+/// Bodies from one peer for the connect stage.
+struct Downloaded {
+    peer: PeerId,
+    blocks: Vec<Block>,
+}
+
 /// Runs sync until the network stops.
 pub async fn run(
     node: Arc<Node>,
@@ -77,6 +90,15 @@ pub async fn run(
     events: mpsc::Receiver<SyncEvent>,
     tasks: Tasks,
 ) {
+    let (to_connect, batches) = mpsc::channel(CONNECT_QUEUE);
+    let (done, connected) = mpsc::unbounded_channel();
+    tasks.spawn(connect_stage(
+        Arc::clone(&node),
+        network.clone(),
+        batches,
+        done,
+        tasks.clone(),
+    ));
     Driver {
         node,
         network,
@@ -84,9 +106,49 @@ pub async fn run(
         replies: FuturesUnordered::new(),
         presync: None,
         stall_timeout: STALL_TIMEOUT,
+        to_connect,
+        connected,
+        queued: HashSet::new(),
     }
     .run(events, tasks)
     .await;
+}
+
+/// The connect stage: hands each batch to the node in arrival order, charges the sender of
+/// an invalid block, and reports the batch's hashes done. Leaves when the node stops, or
+/// between two batches.
+async fn connect_stage(
+    node: Arc<Node>,
+    network: NetworkHandle,
+    mut batches: mpsc::Receiver<Downloaded>,
+    done: mpsc::UnboundedSender<Vec<BlockHash>>,
+    tasks: Tasks,
+) {
+    loop {
+        let Downloaded { peer, blocks } = tokio::select! {
+            biased;
+            () = tasks.stopping() => return,
+            batch = batches.recv() => match batch {
+                Some(batch) => batch,
+                None => return,
+            },
+        };
+        let hashes: Vec<BlockHash> = blocks.iter().map(Block::block_hash).collect();
+        let results = node.submit_blocks(blocks).await;
+        if let Some(offence) = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find_map(verdict::block_offence)
+        {
+            tracing::info!(%peer, "peer sent an invalid block");
+            network.penalize(peer, offence).await;
+        }
+        let height = node.snapshot().tip.height;
+        tracing::debug!(%peer, count = hashes.len(), %height, "blocks connected");
+        if done.send(hashes).is_err() {
+            return;
+        }
+    }
 }
 
 struct Driver {
@@ -96,6 +158,10 @@ struct Driver {
     replies: FuturesUnordered<BoxFuture<'static, Reply>>,
     presync: Option<Presync>,
     stall_timeout: Duration,
+    to_connect: mpsc::Sender<Downloaded>,
+    connected: mpsc::UnboundedReceiver<Vec<BlockHash>>,
+    /// Bodies handed to the connect stage and not yet reported done.
+    queued: HashSet<BlockHash>,
 }
 
 impl Driver {
@@ -111,6 +177,12 @@ impl Driver {
                     None => return,
                 },
                 Some(reply) = self.replies.next(), if !self.replies.is_empty() => self.on_reply(reply).await,
+                Some(hashes) = self.connected.recv() => {
+                    for hash in &hashes {
+                        self.queued.remove(hash);
+                    }
+                    None
+                }
                 _ = status_tick.tick() => {
                     let peers: Vec<PeerId> = self.manager.peers().collect();
                     for peer in peers {
@@ -196,7 +268,8 @@ impl Driver {
         if status.best_header_work <= status.chain_work {
             return;
         }
-        let wanted = self.node.wanted_bodies(WANT_WINDOW);
+        let mut wanted = self.node.wanted_bodies(WANT_WINDOW);
+        wanted.retain(|hash| !self.queued.contains(hash));
         for (peer, batch) in self.manager.assign_blocks(&wanted, status.best_header_work) {
             let request = Request::Blocks(batch.iter().map(|h| h.to_byte_array()).collect());
             self.ask(peer, request, move |r| Reply::Blocks(peer, batch, r));
@@ -376,7 +449,7 @@ impl Driver {
         None
     }
 
-    /// Bodies from `peer`: only the ones asked for, handed to the node in one run.
+    /// Bodies from `peer`: only the ones asked for, handed to the connect stage in one run.
     async fn on_blocks(&mut self, peer: PeerId, asked: Vec<BlockHash>, answer: Answer) {
         let raw = match answer {
             Ok(Response::Blocks(raw)) => {
@@ -417,18 +490,15 @@ impl Driver {
         if blocks.is_empty() {
             return;
         }
-        let count = blocks.len();
-        metrics::counter!(telemetry::SYNC_BLOCKS).increment(count as u64);
-        let results = self.node.submit_blocks(blocks).await;
-        if let Some(offence) = results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .find_map(verdict::block_offence)
+        metrics::counter!(telemetry::SYNC_BLOCKS).increment(blocks.len() as u64);
+        self.queued.extend(received);
+        if self
+            .to_connect
+            .send(Downloaded { peer, blocks })
+            .await
+            .is_err()
         {
-            tracing::info!(%peer, "peer sent an invalid block");
-            self.network.penalize(peer, offence).await;
+            tracing::debug!("the connect stage has stopped");
         }
-        let height = self.node.snapshot().tip.height;
-        tracing::debug!(%peer, count, %height, "blocks received");
     }
 }
