@@ -411,7 +411,7 @@ impl BlockIndex {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::primitives::{BlockHeader, CompactTarget, MerkleRoot};
 
@@ -433,6 +433,17 @@ mod tests {
         len: u32,
         salt: u32,
     ) -> Vec<BlockHash> {
+        grow_with_work(index, from, len, salt, Work::ZERO)
+    }
+
+    /// As [`grow`], each header adding `work` (the genesis entry holds `work` itself).
+    pub(in crate::chain) fn grow_with_work(
+        index: &mut BlockIndex,
+        from: Option<BlockHash>,
+        len: u32,
+        salt: u32,
+        work: Work,
+    ) -> Vec<BlockHash> {
         let mut hashes = Vec::new();
         let mut prev = from;
         for i in 0..len {
@@ -442,11 +453,11 @@ mod tests {
                     hash: header.block_hash(),
                     header,
                     height: Height::GENESIS,
-                    chain_work: Work::ZERO,
+                    chain_work: work,
                     status: BlockStatus::Valid,
                     sequence: 0,
                 },
-                Some(_) => index.entry_for(&header, Work::ZERO).unwrap(),
+                Some(_) => index.entry_for(&header, work).unwrap(),
             };
             index.insert(entry);
             prev = Some(entry.hash);

@@ -122,8 +122,6 @@ impl ChainView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::IndexEntry;
-    use crate::primitives::{CompactTarget, MerkleRoot};
 
     fn one_work() -> Work {
         let mut bytes = [0; 32];
@@ -138,33 +136,7 @@ mod tests {
         len: u32,
         salt: u32,
     ) -> Vec<BlockHash> {
-        let mut hashes = Vec::new();
-        let mut prev = from;
-        for i in 0..len {
-            let header = BlockHeader {
-                version: 1,
-                prev_blockhash: prev.unwrap_or(BlockHash::ZERO),
-                merkle_root: MerkleRoot::default(),
-                time: salt + i,
-                bits: CompactTarget::from_consensus(0x207f_ffff),
-                nonce: salt + i,
-            };
-            let entry = match prev {
-                None => IndexEntry {
-                    hash: header.block_hash(),
-                    header,
-                    height: Height::GENESIS,
-                    chain_work: one_work(),
-                    status: BlockStatus::Valid,
-                    sequence: 0,
-                },
-                Some(_) => index.entry_for(&header, one_work()).unwrap(),
-            };
-            index.insert(entry);
-            prev = Some(entry.hash);
-            hashes.push(entry.hash);
-        }
-        hashes
+        crate::chain::index::tests::grow_with_work(index, from, len, salt, one_work())
     }
 
     /// What `wanted_bodies` promises, the slow way: walk back from the best header to the
