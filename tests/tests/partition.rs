@@ -59,13 +59,15 @@ async fn scenario_1_a_3_2_split_with_a_double_spend_converges_on_the_heavier_sid
     let losing_only = submit(c3, &pay(c3, 2, &address(5), 1, FEE).await).await;
 
     // Both sides mine, each spread over its nodes: 24 blocks on side A, 20 on side B.
+    // Each round starts once its side agrees, so no miner builds on a stale tip and the
+    // sides' branches are exactly 24 and 20 blocks long.
     let (miner_a, miner_b) = (address(10), address(11));
     for round in 0..4 {
         net.mine(a[round % 3], 6, &miner_a).await;
         net.mine(b[round % 2], 5, &miner_b).await;
+        net.wait_agree(&a, REJOIN).await;
+        net.wait_agree(&b, REJOIN).await;
     }
-    net.wait_agree(&a, REJOIN).await;
-    net.wait_agree(&b, REJOIN).await;
     let (winner, loser) = (net.tip(0).await, net.tip(3).await);
     assert_ne!(winner, loser);
     for (txid, node) in [
@@ -90,9 +92,10 @@ async fn scenario_1_a_3_2_split_with_a_double_spend_converges_on_the_heavier_sid
             "node {i} reorgs (depth, fork height): {:?}",
             net.reorgs(i).await
         ));
+        let reorgs = net.reorgs(i).await;
         assert!(
-            net.reorgs(i).await.iter().any(|&(depth, _)| depth == 20),
-            "node {i} undid side B's 20 blocks"
+            reorgs.iter().any(|&(depth, _)| depth == 20),
+            "node {i} undid side B's 20 blocks; its reorgs (depth, fork height): {reorgs:?}"
         );
     }
 
