@@ -45,6 +45,8 @@ use writes::storage_failure;
 const EVENT_BUFFER: usize = 1024;
 /// Reorgs remembered for `/stats`.
 const REORGS_KEPT: usize = 50;
+/// How often the explorer index is asked to catch up while sync fetches bodies.
+const INDEX_WHILE_SYNCING: Duration = Duration::from_secs(10);
 
 /// The node's clock: Unix seconds.
 pub fn unix_now() -> u64 {
@@ -188,6 +190,8 @@ pub struct Node {
     snapshot: watch::Sender<Arc<ChainSnapshot>>,
     templates: StdMutex<TemplateBook>,
     reorgs: StdMutex<VecDeque<ReorgRecord>>,
+    /// When the explorer index was last asked to catch up (see [`Node::poke_indexer`]).
+    indexer_poked: StdMutex<Option<Instant>>,
     announcements: broadcast::Sender<Announcement>,
 }
 
@@ -215,6 +219,7 @@ impl Node {
             snapshot,
             templates: StdMutex::new(TemplateBook::default()),
             reorgs: StdMutex::new(VecDeque::new()),
+            indexer_poked: StdMutex::new(None),
             announcements: broadcast::channel(EVENT_BUFFER).0,
         })
     }
@@ -374,6 +379,16 @@ impl Node {
         self.sync_read(|view| view.wanted_bodies(limit))
     }
 
+    /// Whether `--assume-valid` names a block whose header has not arrived yet: until it
+    /// does, no body can be known to lie below it, so bodies fetched now would all have
+    /// their signatures checked (sync then lets the headers finish first).
+    pub fn awaits_assume_valid_header(&self) -> bool {
+        let snapshot = self.snapshot();
+        snapshot
+            .assume_valid
+            .is_some_and(|(hash, _)| snapshot.index.get(&hash).is_none())
+    }
+
     /// A locator of the best header chain (empty while the database is lost).
     pub fn header_locator(&self) -> Vec<BlockHash> {
         self.sync_read(|view| view.header_locator())
@@ -447,6 +462,20 @@ impl Node {
         self.announce_readded(changes.readded);
         self.refresh_snapshot(ledger);
         if !changes.updates.is_empty() {
+            self.poke_indexer();
+        }
+    }
+
+    /// Lets the explorer index catch up with new blocks. While sync is still fetching
+    /// bodies (the best header has more work than the tip) it is poked at most every
+    /// [`INDEX_WHILE_SYNCING`]: its passes read every block back and take SQLite's write
+    /// lock, so that sync would wait for them; it catches up in large batches instead.
+    fn poke_indexer(&self) {
+        let snapshot = self.snapshot();
+        let syncing = snapshot.best_header_work > snapshot.chain_work;
+        let mut last = self.indexer_poked.lock().expect("not poisoned");
+        if !syncing || last.is_none_or(|at| at.elapsed() >= INDEX_WHILE_SYNCING) {
+            *last = Some(Instant::now());
             self.indexer.poke();
         }
     }

@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use chaincore_test_support::on_both_backends;
 
 use chaincore::chain::BlockStatus;
@@ -249,23 +251,11 @@ async fn a_mutated_body_leaves_the_header_fetchable(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
         return;
     };
-    let a1 = c.forks.mine("a1", "G", 10);
-    let coin = OutPoint::new(a1.transactions[0].txid(), 0);
-    let t1 = spend(&[coin], &key(b'a'), pay_to(b'a', 49), &c.genesis());
-    let t2 = spend(
-        &[OutPoint::new(t1.txid(), 0)],
-        &key(b'a'),
-        pay_to(7, 48),
-        &c.genesis(),
-    );
-    let a2 = c
-        .forks
-        .mine_with("a2", "a1", 10, vec![t1.clone(), t2.clone()], |_| {});
-    c.forks.mine("a3", "a2", 10);
+    let a2 = mine_two_spends_and_a3(&mut c);
     c.accept(&["a1"]).await;
     c.headers(&["a2", "a3"]).await;
 
-    let mutated = with_body(&a2, vec![a2.transactions[0].clone(), t1, t2.clone(), t2]);
+    let mutated = with_duplicated_last_tx(&a2);
     assert_eq!(mutated.compute_merkle_root(), a2.header.merkle_root);
     let error = c.submit(mutated).await.unwrap_err();
     assert!(
@@ -284,6 +274,32 @@ async fn a_mutated_body_leaves_the_header_fetchable(backend: Backend) {
     c.reopen().await;
     assert_eq!(c.state.tip().hash, c.forks.hash("a3"));
     c.check("mutated body").await;
+}
+
+/// ```text
+///   G ── a1 ── a2 [cb, t1, t2] ── a3      (t1 spends a1's coinbase, t2 spends t1)
+/// ```
+/// Mines the three blocks into the fork builder (none submitted); returns a2.
+fn mine_two_spends_and_a3(c: &mut Case) -> Block {
+    let a1 = c.forks.mine("a1", "G", 10);
+    let coin = OutPoint::new(a1.transactions[0].txid(), 0);
+    let t1 = spend(&[coin], &key(b'a'), pay_to(b'a', 49), &c.genesis());
+    let t2 = spend(
+        &[OutPoint::new(t1.txid(), 0)],
+        &key(b'a'),
+        pay_to(7, 48),
+        &c.genesis(),
+    );
+    let a2 = c.forks.mine_with("a2", "a1", 10, vec![t1, t2], |_| {});
+    c.forks.mine("a3", "a2", 10);
+    a2
+}
+
+/// The CVE-2012-2459 copy of `block`: its last transaction twice, the same merkle root.
+fn with_duplicated_last_tx(block: &Block) -> Block {
+    let mut transactions = block.transactions.clone();
+    transactions.push(transactions.last().expect("a coinbase at least").clone());
+    with_body(block, transactions)
 }
 
 /// A sibling of a1 with `outputs` more zero-value coinbase outputs (36,000 make ~1 MB),
@@ -356,7 +372,102 @@ async fn sync_bodies_are_stored_below_the_tip_work_only_on_the_best_header_branc
     c.check("sync bodies").await;
 }
 
+/// ```text
+///   G ── a1 ── a2 [cb, t1, t2] ── a3      headers a2 and a3 known first
+/// ```
+/// Sync starts verifying a2 and a3 ahead of their turn. A peer then sends a2 as the
+/// CVE-2012-2459 copy `[cb, t1, t2, t2]` (same hash): the verification started for the
+/// genuine body must not complete the copy, which the context-free rules still refuse. The
+/// genuine bodies connect with the verifications made for them.
+async fn a_verdict_started_ahead_completes_only_its_own_body(backend: Backend) {
+    let Some(mut c) = Case::new(backend).await else {
+        return;
+    };
+    let a2 = mine_two_spends_and_a3(&mut c);
+    let a3 = c.forks.block("a3");
+    c.accept(&["a1"]).await;
+    c.headers(&["a2", "a3"]).await;
+    let run = [Arc::new(a2.clone()), Arc::new(a3)];
+    c.state.verify_ahead(&run);
+
+    let mutated = with_duplicated_last_tx(&a2);
+    let error = c.submit(mutated).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ChainError::Invalid {
+                error: BlockError::DuplicateTransaction(_),
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(c.status("a2"), Some(BlockStatus::HeaderOnly));
+    for block in &run {
+        let outcome = c.state.submit_block(Arc::clone(block), NOW).await.result;
+        assert!(
+            matches!(outcome, Ok(SubmitOutcome::Accepted { .. })),
+            "{outcome:?}"
+        );
+    }
+    c.state.forget_ahead();
+    assert_eq!(c.state.tip().hash, c.forks.hash("a3"));
+    c.check("verified ahead").await;
+}
+
+/// ```text
+///   G ── a1 ── a2 (moves a1's coin with a signature over another message) ── a3
+/// ```
+/// A run whose second body carries a stolen signature, verified ahead as sync does: a1
+/// connects, a2 is refused for its signature exactly as without the look-ahead and marked
+/// invalid, a3 is refused as its descendant, and the coin never moves.
+async fn a_bad_signature_verified_ahead_is_refused_as_ever(backend: Backend) {
+    let Some(mut c) = Case::new(backend).await else {
+        return;
+    };
+    let a1 = c.forks.mine("a1", "G", 10);
+    let coin = OutPoint::new(a1.transactions[0].txid(), 0);
+    let honest = spend(&[coin], &key(b'a'), pay_to(66, 49), &c.genesis());
+    let theft = with_stolen_signatures(honest, b'a');
+    c.forks.mine_with("a2", "a1", 10, vec![theft], |_| {});
+    c.forks.mine("a3", "a2", 10);
+    c.headers(&["a1", "a2", "a3"]).await;
+    let run: Vec<Arc<Block>> = ["a1", "a2", "a3"]
+        .iter()
+        .map(|n| Arc::new(c.forks.block(n)))
+        .collect();
+    let mut outcomes = Vec::new();
+    for (i, block) in run.iter().enumerate() {
+        c.state.verify_ahead(&run[i..]);
+        outcomes.push(c.state.submit_block(Arc::clone(block), NOW).await.result);
+    }
+    c.state.forget_ahead();
+    assert!(matches!(outcomes[0], Ok(SubmitOutcome::Accepted { .. })));
+    assert!(
+        matches!(
+            &outcomes[1],
+            Err(ChainError::Invalid {
+                error: BlockError::Transaction {
+                    source: TxError::BadSignature { .. },
+                    ..
+                },
+                ..
+            })
+        ),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(outcomes[2].is_err(), "a descendant of an invalid block");
+    assert_eq!(c.status("a2"), Some(BlockStatus::Invalid));
+    assert_eq!(c.state.tip().hash, c.forks.hash("a1"));
+    let utxos = c.state.store().utxo_set().await.unwrap();
+    assert!(utxos.contains_key(&coin), "the coin never moved");
+    c.check("bad signature ahead").await;
+}
+
 on_both_backends!(
+    a_verdict_started_ahead_completes_only_its_own_body,
+    a_bad_signature_verified_ahead_is_refused_as_ever,
     theft_through_a_stale_signature_verdict,
     a_bad_signature_copy_does_not_poison_the_honest_block,
     a_mutated_body_leaves_the_header_fetchable,

@@ -33,10 +33,27 @@ pub(super) struct Arrival {
     pub(super) signatures: Option<SignatureTask>,
 }
 
-/// Signature verification of one body on the blocking pool, or its signatures assumed.
+/// Bodies whose verification [`ChainState::verify_ahead`] may have started and not yet
+/// handed over: enough to keep every core verifying while one block is checked in context
+/// and committed, few enough that a run cut short wastes little.
+pub const VERIFY_AHEAD: usize = 16;
+
+/// A body of a sync run that passed the context-free rules and the work rule before its
+/// turn, with the verification of its signatures started. Only `submit_block` of this very
+/// body (the same allocation) takes the verification; anything else drops it.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    block: Arc<Block>,
+    signatures: SignatureTask,
+}
+
+/// Signature verification of one body on the rayon pool (the cores' verifiers), or its
+/// signatures assumed.
 #[derive(Debug)]
 pub(super) enum SignatureTask {
-    Running(tokio::task::JoinHandle<Result<SignaturesChecked, BlockError>>),
+    /// Spawned straight onto rayon's pool, whose threads split it across the cores: no
+    /// thread of tokio's blocking pool sits waiting for it.
+    Running(tokio::sync::oneshot::Receiver<Result<SignaturesChecked, BlockError>>),
     /// `--assume-valid` covers the block: there is nothing to verify.
     Assumed(SignaturesChecked),
 }
@@ -47,9 +64,16 @@ impl SignatureTask {
         if assumed {
             return Self::Assumed(SignaturesChecked::assumed(&block));
         }
-        Self::Running(tokio::task::spawn_blocking(move || {
-            verify_block_signatures(&block, params)
-        }))
+        let (verdict, running) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
+            // Nobody waits any more when the body was dropped: the verdict goes nowhere.
+            let _ = verdict.send(verify_block_signatures(&block, params));
+        });
+        Self::Running(running)
+    }
+
+    fn is_assumed(&self) -> bool {
+        matches!(self, Self::Assumed(_))
     }
 
     pub(super) async fn wait(self) -> Result<SignaturesChecked, BlockError> {
@@ -141,6 +165,44 @@ impl<S: ChainStore> ChainState<S> {
         Ok(())
     }
 
+    /// Starts verifying the signatures of bodies about to be submitted (the rest of a sync
+    /// run, in order), so that the cores verify the next blocks while one is checked in
+    /// context and committed. A body gets this only if the accept path would verify it
+    /// anyway: its header is indexed without a body, the work rule lets it be stored, and it
+    /// passes the context-free rules. At most [`VERIFY_AHEAD`] wait at once; `submit_block`
+    /// of the same body takes its verification, and [`ChainState::forget_ahead`] drops the
+    /// rest.
+    pub fn verify_ahead(&mut self, upcoming: &[Arc<Block>]) {
+        for block in upcoming {
+            if self.ahead.len() >= VERIFY_AHEAD {
+                return;
+            }
+            let hash = block.block_hash();
+            if self.ahead.contains_key(&hash) {
+                continue;
+            }
+            let Some(entry) = self.index.get(&hash) else {
+                continue;
+            };
+            if entry.status != BlockStatus::HeaderOnly
+                || !self.may_store_body(entry)
+                || check_proof_of_work(&block.header, self.params).is_err()
+                || check_block(block, self.params).is_err()
+            {
+                continue;
+            }
+            let signatures =
+                SignatureTask::start(Arc::clone(block), self.params, self.assumes_valid(&hash));
+            let block = Arc::clone(block);
+            self.ahead.insert(hash, Prepared { block, signatures });
+        }
+    }
+
+    /// Drops the verifications started ahead for bodies that were not submitted.
+    pub fn forget_ahead(&mut self) {
+        self.ahead.clear();
+    }
+
     /// Rules 1 to 5 of the accept path for one body, then the tip change it may cause.
     async fn accept_one(
         &mut self,
@@ -149,6 +211,14 @@ impl<S: ChainStore> ChainState<S> {
         progress: &mut Progress,
     ) -> Result<SubmitOutcome, ChainError> {
         let hash = block.block_hash();
+        // Another body with this hash (a mutated copy) gets nothing of the prepared one's
+        // checks, and leaves them for the body they were made for.
+        let prepared = self
+            .ahead
+            .get(&hash)
+            .is_some_and(|p| Arc::ptr_eq(&p.block, &block))
+            .then(|| self.ahead.remove(&hash))
+            .flatten();
         let known = self.index.get(&hash).copied();
         match known.map(|e| e.status) {
             Some(BlockStatus::Invalid) => return Err(ChainError::KnownInvalid(hash)),
@@ -159,10 +229,12 @@ impl<S: ChainStore> ChainState<S> {
             None if self.orphans.contains(&hash) => return Ok(SubmitOutcome::AlreadyKnown),
             None => {}
         }
-        check_proof_of_work(&block.header, self.params)
-            .map_err(|error| ChainError::Invalid { hash, error })?;
-        if let Err(error) = check_block(&block, self.params) {
-            return Err(self.refuse_body(hash, error, progress).await?);
+        if prepared.is_none() {
+            check_proof_of_work(&block.header, self.params)
+                .map_err(|error| ChainError::Invalid { hash, error })?;
+            if let Err(error) = check_block(&block, self.params) {
+                return Err(self.refuse_body(hash, error, progress).await?);
+            }
         }
         let entry = match known {
             Some(entry) => entry,
@@ -178,13 +250,15 @@ impl<S: ChainStore> ChainState<S> {
         }
         let entry = self.record_body(entry);
         let assumed = self.assumes_valid(&entry.hash);
+        // A verification started ahead stands, unless it assumed what may no longer be
+        // assumed (the best header chain moved off the assume-valid block meanwhile).
+        let signatures = match prepared {
+            Some(p) if assumed || !p.signatures.is_assumed() => p.signatures,
+            _ => SignatureTask::start(Arc::clone(&block), self.params, assumed),
+        };
         let arrival = Arrival {
             entry,
-            signatures: Some(SignatureTask::start(
-                Arc::clone(&block),
-                self.params,
-                assumed,
-            )),
+            signatures: Some(signatures),
             block,
         };
         self.store_and_activate(arrival, now, progress).await

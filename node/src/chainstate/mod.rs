@@ -25,7 +25,9 @@
 //!    memory, within a budget, until they do).
 //! 5. **Signatures** are verified only now, started on arrival in a task owned by the
 //!    arriving value ([`Arrival`]); the proof names the exact body (its hash and wtxid merkle
-//!    root), so a result for one body cannot complete another.
+//!    root), so a result for one body cannot complete another. Sync may start them a few
+//!    blocks ahead ([`ChainState::verify_ahead`]) for bodies that already passed rules 1 to
+//!    4; only a later submit of the very same body takes such a verification.
 //! 6. **Connect**: each tip change is planned by `chain::plan_reorg` and applied in one
 //!    database transaction (see [`apply`]): disconnect the old branch newest-first with its
 //!    undo data, connect the new one oldest-first with full validation. If a block of the
@@ -80,8 +82,8 @@ use crate::consensus::{BlockError, Coin, Params};
 use crate::primitives::{BlockHash, OutPoint, Work};
 use crate::storage::{ChainStore, ChainTip, StoreError, StoreTxn};
 
-use accept::Arrival;
-pub use accept::HeadersOutcome;
+use accept::{Arrival, Prepared};
+pub use accept::{HeadersOutcome, VERIFY_AHEAD};
 pub use overrides::OverrideError;
 pub use tip::TipTotals;
 use writer::Writer;
@@ -251,6 +253,9 @@ pub struct ChainState<S: ChainStore> {
     options: ChainOptions,
     /// Blocks connected since opening whose signatures `--assume-valid` let go unchecked.
     signatures_assumed: u64,
+    /// Bodies of a sync run whose verification started before their turn, by hash (see
+    /// [`ChainState::verify_ahead`]).
+    ahead: HashMap<BlockHash, Prepared>,
 }
 
 impl<S: ChainStore> ChainState<S> {

@@ -65,6 +65,7 @@ impl<S: ChainStore> ChainState<S> {
             coin_cache: CoinCache::with_budget(options.coin_cache_bytes),
             options,
             signatures_assumed: 0,
+            ahead: HashMap::new(),
             store,
         };
         let Written { result, changes } = state.activate_best_chain(now).await;

@@ -167,7 +167,8 @@ impl<S: ChainStore> Ledger<S> {
         &self.chain
     }
 
-    /// The chain state, for headers-first sync (headers change neither tip nor mempool).
+    /// The chain state, for headers-first sync (headers change neither tip nor mempool)
+    /// and for verifying a run's bodies ahead of their turn.
     pub fn chain_mut(&mut self) -> &mut ChainState<S> {
         &mut self.chain
     }

@@ -99,16 +99,18 @@ impl Node {
                     .collect();
             }
         };
+        let blocks: Vec<Arc<Block>> = blocks.into_iter().map(Arc::new).collect();
         let mut results = Vec::with_capacity(blocks.len());
         let mut changes = LedgerChanges::default();
         let mut failure = None;
-        for block in blocks {
+        for (i, block) in blocks.iter().enumerate() {
             if failure.is_some() {
                 results.push(Ok(SubmitOutcome::AlreadyKnown));
                 continue;
             }
+            ledger.chain_mut().verify_ahead(&blocks[i..]);
             let written = ledger
-                .submit_block_pipelined(Arc::new(block), unix_now())
+                .submit_block_pipelined(Arc::clone(block), unix_now())
                 .await;
             changes.then(written.changes);
             if let Some(error) = storage_failure(&written.result) {
@@ -116,6 +118,7 @@ impl Node {
             }
             results.push(written.result);
         }
+        ledger.chain_mut().forget_ahead();
         if failure.is_none()
             && let Err(error) = ledger.flush().await
         {

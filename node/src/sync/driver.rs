@@ -13,7 +13,8 @@
 //!
 //! Bodies are connected by a stage of their own ([`connect_stage`]), so downloading goes on
 //! while the node connects: the driver hands it each answer and asks for more at once, and
-//! it waits only when [`CONNECT_QUEUE`] answers are already queued. Blocks handed over are
+//! it waits only when [`CONNECT_QUEUE`] answers are already queued. The stage takes all the
+//! answers waiting as one run. Blocks handed over are
 //! not asked for again until the stage reports them done (connected, or refused).
 
 use std::collections::HashSet;
@@ -114,9 +115,10 @@ pub async fn run(
     .await;
 }
 
-/// The connect stage: hands each batch to the node in arrival order, charges the sender of
-/// an invalid block, and reports the batch's hashes done. Leaves when the node stops, or
-/// between two batches.
+/// The connect stage: hands the node every batch waiting, in arrival order, as one run
+/// (one commit to wait for, and signatures verified ahead across batches), charges the
+/// sender of an invalid block, and reports the run's hashes done. Leaves when the node
+/// stops, or between two runs.
 async fn connect_stage(
     node: Arc<Node>,
     network: NetworkHandle,
@@ -125,7 +127,7 @@ async fn connect_stage(
     tasks: Tasks,
 ) {
     loop {
-        let Downloaded { peer, blocks } = tokio::select! {
+        let first = tokio::select! {
             biased;
             () = tasks.stopping() => return,
             batch = batches.recv() => match batch {
@@ -133,18 +135,32 @@ async fn connect_stage(
                 None => return,
             },
         };
+        let mut senders = Vec::new();
+        let mut blocks = Vec::new();
+        let mut next = Some(first);
+        while let Some(Downloaded {
+            peer,
+            blocks: batch,
+        }) = next
+        {
+            senders.extend(std::iter::repeat_n(peer, batch.len()));
+            blocks.extend(batch);
+            next = batches.try_recv().ok();
+        }
         let hashes: Vec<BlockHash> = blocks.iter().map(Block::block_hash).collect();
         let results = node.submit_blocks(blocks).await;
-        if let Some(offence) = results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .find_map(verdict::block_offence)
-        {
-            tracing::info!(%peer, "peer sent an invalid block");
-            network.penalize(peer, offence).await;
+        let mut charged = HashSet::new();
+        for (peer, result) in senders.iter().zip(&results) {
+            let offence = result.as_ref().err().and_then(verdict::block_offence);
+            if let Some(offence) = offence
+                && charged.insert(*peer)
+            {
+                tracing::info!(%peer, "peer sent an invalid block");
+                network.penalize(*peer, offence).await;
+            }
         }
         let height = node.snapshot().tip.height;
-        tracing::debug!(%peer, count = hashes.len(), %height, "blocks connected");
+        tracing::debug!(count = hashes.len(), %height, "blocks connected");
         if done.send(hashes).is_err() {
             return;
         }
@@ -266,6 +282,13 @@ impl Driver {
             });
         }
         if status.best_header_work <= status.chain_work {
+            return;
+        }
+        if self.node.awaits_assume_valid_header()
+            && self.manager.headers_pending(status.best_header_work)
+        {
+            // Bitcoin Core's headers-first order: with the assume-valid block still
+            // unknown, any body connected now would be checked in full.
             return;
         }
         let mut wanted = self.node.wanted_bodies(WANT_WINDOW);

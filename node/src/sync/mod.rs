@@ -156,6 +156,16 @@ impl<P: Copy + Eq + Hash + Ord> SyncManager<P> {
         Some(chosen)
     }
 
+    /// Whether more headers may be coming: a headers request is out, or a peer not yet
+    /// exhausted claims more work than `best_header_work`.
+    pub fn headers_pending(&self, best_header_work: Work) -> bool {
+        self.headers_from.is_some()
+            || self
+                .peers
+                .values()
+                .any(|s| s.chain.work > best_header_work && !s.headers_exhausted)
+    }
+
     /// The headers request to `peer` came back with `received` headers, `new` of them new
     /// to us, after which our best header has `best_header_work`. Returns whether to ask the
     /// same peer for more right away.
@@ -351,6 +361,25 @@ mod tests {
         sync.on_orphan_from(7);
         assert_eq!(sync.next_headers_request(work(4), Some(7)), Some(7));
         assert_eq!(sync.next_headers_request(work(4), Some(8)), None, "busy");
+    }
+
+    #[test]
+    fn headers_are_pending_while_asked_for_or_claimed_and_never_after_a_failure() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(5));
+        assert!(sync.headers_pending(work(3)), "a peer claims more");
+        assert_eq!(sync.next_headers_request(work(3), None), Some(1));
+        assert!(sync.headers_pending(work(5)), "a request is out");
+        assert!(!sync.on_headers(1, 2, 2, 2000, work(5)));
+        assert!(!sync.headers_pending(work(5)));
+
+        sync.on_status(2, chain(9));
+        assert_eq!(sync.next_headers_request(work(5), None), Some(2));
+        sync.on_headers_failed(2);
+        assert!(
+            !sync.headers_pending(work(5)),
+            "a peer that did not deliver holds up nothing"
+        );
     }
 
     #[test]
