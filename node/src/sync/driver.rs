@@ -291,6 +291,9 @@ impl Driver {
             // unknown, any body connected now would be checked in full.
             return;
         }
+        if !self.manager.has_block_slots(status.best_header_work) {
+            return;
+        }
         let mut wanted = self.node.wanted_bodies(WANT_WINDOW);
         wanted.retain(|hash| !self.queued.contains(hash));
         for (peer, batch) in self.manager.assign_blocks(&wanted, status.best_header_work) {

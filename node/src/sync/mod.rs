@@ -212,6 +212,16 @@ impl<P: Copy + Eq + Hash + Ord> SyncManager<P> {
         }
     }
 
+    /// Whether some peer with at least `best_header_work` of chain has room for a blocks
+    /// request (looking for the bodies to fetch is not free: skip it when none has).
+    pub fn has_block_slots(&self, best_header_work: Work) -> bool {
+        self.peers.values().any(|s| {
+            s.chain.work >= best_header_work
+                && !s.lacks_bodies
+                && s.block_requests < MAX_BLOCK_REQUESTS_PER_PEER
+        })
+    }
+
     /// Assigns bodies from `wanted` (oldest first, the best header chain's missing ones) to
     /// peers with room for a request and at least `best_header_work` of chain. Returns the
     /// requests to send.
@@ -448,6 +458,23 @@ mod tests {
             requests.iter().all(|(peer, _)| *peer == 2),
             "the peer that fell short is no source of bodies: {requests:?}"
         );
+    }
+
+    #[test]
+    fn block_slots_are_free_until_every_source_has_its_requests_out() {
+        let mut sync = SyncManager::default();
+        sync.on_status(1, chain(5));
+        sync.on_status(2, chain(3));
+        assert!(sync.has_block_slots(work(5)));
+        let requests = sync.assign_blocks(&hashes(BLOCKS_PER_REQUEST * 8), work(5));
+        assert_eq!(requests.len(), MAX_BLOCK_REQUESTS_PER_PEER);
+        assert!(
+            !sync.has_block_slots(work(5)),
+            "peer 2 is behind: no source has room"
+        );
+        let (peer, asked) = &requests[0];
+        sync.on_blocks(*peer, asked, &asked.iter().copied().collect());
+        assert!(sync.has_block_slots(work(5)));
     }
 
     #[test]
