@@ -1,7 +1,8 @@
 //! `just bench` → chain state: connecting 1,000 blocks of 100 signed transactions on SQLite
 //! and on PostgreSQL (delivered one at a time, as miners bring them, and as sync brings
-//! them: headers first, bodies in runs verified ahead), and a 100-block reorg, beside the k256 signature-verification rate
-//! measured in the same run (one thread and all threads), which bounds any connect rate.
+//! them: headers first, bodies in runs verified ahead), and a 100-block reorg, beside the
+//! k256 signature-verification rate measured in the same run (one thread and all threads),
+//! which bounds any connect rate.
 //!
 //! Goals: connect as sync ≥ 0.85 × the all-thread verify rate; a 100-block reorg ≤ 1 s.
 

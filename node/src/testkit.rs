@@ -483,8 +483,8 @@ pub fn header_chain(params: &Params, n: usize, gap: u32) -> Vec<BlockHeader> {
 
 /// Connects `blocks` (a chain extending the tip) the way sync does: their headers first, in
 /// protocol-sized batches, then the bodies in runs of one blocks request each, every body's
-/// signatures verified ahead of its turn ([`crate::chainstate::ChainState::verify_ahead`]), each run committed
-/// before the next. Benchmarks measure the sync connect path with it.
+/// signatures verified ahead of its turn ([`crate::chainstate::ChainState::verify_ahead`]),
+/// each run committed before the next. Benchmarks measure the sync connect path with it.
 ///
 /// # Panics
 /// If a header or a block is refused: the caller built a valid chain.
@@ -504,7 +504,7 @@ pub async fn connect_as_sync<S: crate::storage::ChainStore>(
         blocks.iter().cloned().map(std::sync::Arc::new).collect();
     for run in blocks.chunks(crate::sync::BLOCKS_PER_REQUEST) {
         for (i, block) in run.iter().enumerate() {
-            state.verify_ahead(&run[i..]);
+            state.verify_ahead(run, i);
             state
                 .submit_block(std::sync::Arc::clone(block), now)
                 .await

@@ -132,6 +132,19 @@ fn pay_to(seed: u8, coins: u64) -> Vec<TxOut> {
 /// ```text
 ///   G ── a1 ── a2 (moves a1's coin with a signature over another message)
 /// ```
+/// Mines both into the fork builder (none submitted); returns the coin a2 tries to move.
+fn mine_a_theft(c: &mut Case) -> OutPoint {
+    let a1 = c.forks.mine("a1", "G", 10);
+    let coin = OutPoint::new(a1.transactions[0].txid(), 0);
+    let honest = spend(&[coin], &key(b'a'), pay_to(66, 49), &c.genesis());
+    let theft = with_stolen_signatures(honest, b'a');
+    c.forks.mine_with("a2", "a1", 10, vec![theft], |_| {});
+    coin
+}
+
+/// ```text
+///   G ── a1 ── a2 (moves a1's coin with a signature over another message)
+/// ```
 /// The thief sends a2's header with a coinbase-only body (refused: bad merkle root), then
 /// a2's header alone (as headers-first sync does), then the real a2. Before the accept path
 /// was fixed, the signature verdict of the first, mutated body was reused for the real one:
@@ -140,11 +153,8 @@ async fn theft_through_a_stale_signature_verdict(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
         return;
     };
-    let a1 = c.forks.mine("a1", "G", 10);
-    let coin = OutPoint::new(a1.transactions[0].txid(), 0);
-    let honest = spend(&[coin], &key(b'a'), pay_to(66, 49), &c.genesis());
-    let theft = with_stolen_signatures(honest, b'a');
-    let a2 = c.forks.mine_with("a2", "a1", 10, vec![theft], |_| {});
+    let coin = mine_a_theft(&mut c);
+    let a2 = c.forks.block("a2");
     c.accept(&["a1"]).await;
 
     let coinbase_only = with_body(&a2, vec![a2.transactions[0].clone()]);
@@ -388,7 +398,7 @@ async fn a_verdict_started_ahead_completes_only_its_own_body(backend: Backend) {
     c.accept(&["a1"]).await;
     c.headers(&["a2", "a3"]).await;
     let run = [Arc::new(a2.clone()), Arc::new(a3)];
-    c.state.verify_ahead(&run);
+    c.state.verify_ahead(&run, 0);
 
     let mutated = with_duplicated_last_tx(&a2);
     let error = c.submit(mutated).await.unwrap_err();
@@ -425,11 +435,7 @@ async fn a_bad_signature_verified_ahead_is_refused_as_ever(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
         return;
     };
-    let a1 = c.forks.mine("a1", "G", 10);
-    let coin = OutPoint::new(a1.transactions[0].txid(), 0);
-    let honest = spend(&[coin], &key(b'a'), pay_to(66, 49), &c.genesis());
-    let theft = with_stolen_signatures(honest, b'a');
-    c.forks.mine_with("a2", "a1", 10, vec![theft], |_| {});
+    let coin = mine_a_theft(&mut c);
     c.forks.mine("a3", "a2", 10);
     c.headers(&["a1", "a2", "a3"]).await;
     let run: Vec<Arc<Block>> = ["a1", "a2", "a3"]
@@ -438,7 +444,7 @@ async fn a_bad_signature_verified_ahead_is_refused_as_ever(backend: Backend) {
         .collect();
     let mut outcomes = Vec::new();
     for (i, block) in run.iter().enumerate() {
-        c.state.verify_ahead(&run[i..]);
+        c.state.verify_ahead(&run, i);
         outcomes.push(c.state.submit_block(Arc::clone(block), NOW).await.result);
     }
     c.state.forget_ahead();

@@ -72,10 +72,6 @@ impl SignatureTask {
         Self::Running(running)
     }
 
-    fn is_assumed(&self) -> bool {
-        matches!(self, Self::Assumed(_))
-    }
-
     pub(super) async fn wait(self) -> Result<SignaturesChecked, BlockError> {
         match self {
             Self::Running(task) => task.await.expect("signature verification does not panic"),
@@ -165,15 +161,15 @@ impl<S: ChainStore> ChainState<S> {
         Ok(())
     }
 
-    /// Starts verifying the signatures of bodies about to be submitted (the rest of a sync
-    /// run, in order), so that the cores verify the next blocks while one is checked in
-    /// context and committed. A body gets this only if the accept path would verify it
-    /// anyway: its header is indexed without a body, the work rule lets it be stored, and it
-    /// passes the context-free rules. At most [`VERIFY_AHEAD`] wait at once; `submit_block`
-    /// of the same body takes its verification, and [`ChainState::forget_ahead`] drops the
-    /// rest.
-    pub fn verify_ahead(&mut self, upcoming: &[Arc<Block>]) {
-        for block in upcoming {
+    /// Starts verifying the signatures of the bodies of `run` from position `next` (the one
+    /// about to be submitted) on, at most [`VERIFY_AHEAD`] waiting at once, so that the cores
+    /// verify the next blocks while one is checked in context and committed. A body gets
+    /// this only if the accept path would verify it anyway: its header is indexed without a
+    /// body, the work rule lets it be stored, it passes the context-free rules, and
+    /// `--assume-valid` does not cover it (then there is nothing to verify). `submit_block`
+    /// of the same body takes its verification; [`ChainState::forget_ahead`] drops the rest.
+    pub fn verify_ahead(&mut self, run: &[Arc<Block>], next: usize) {
+        for block in run.iter().skip(next).take(VERIFY_AHEAD) {
             if self.ahead.len() >= VERIFY_AHEAD {
                 return;
             }
@@ -186,13 +182,13 @@ impl<S: ChainStore> ChainState<S> {
             };
             if entry.status != BlockStatus::HeaderOnly
                 || !self.may_store_body(entry)
+                || self.assumes_valid(&hash)
                 || check_proof_of_work(&block.header, self.params).is_err()
                 || check_block(block, self.params).is_err()
             {
                 continue;
             }
-            let signatures =
-                SignatureTask::start(Arc::clone(block), self.params, self.assumes_valid(&hash));
+            let signatures = SignatureTask::start(Arc::clone(block), self.params, false);
             let block = Arc::clone(block);
             self.ahead.insert(hash, Prepared { block, signatures });
         }
@@ -250,11 +246,9 @@ impl<S: ChainStore> ChainState<S> {
         }
         let entry = self.record_body(entry);
         let assumed = self.assumes_valid(&entry.hash);
-        // A verification started ahead stands, unless it assumed what may no longer be
-        // assumed (the best header chain moved off the assume-valid block meanwhile).
         let signatures = match prepared {
-            Some(p) if assumed || !p.signatures.is_assumed() => p.signatures,
-            _ => SignatureTask::start(Arc::clone(&block), self.params, assumed),
+            Some(prepared) => prepared.signatures,
+            None => SignatureTask::start(Arc::clone(&block), self.params, assumed),
         };
         let arrival = Arrival {
             entry,

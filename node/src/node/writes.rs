@@ -108,7 +108,7 @@ impl Node {
                 results.push(Ok(SubmitOutcome::AlreadyKnown));
                 continue;
             }
-            ledger.chain_mut().verify_ahead(&blocks[i..]);
+            ledger.chain_mut().verify_ahead(&blocks, i);
             let written = ledger
                 .submit_block_pipelined(Arc::clone(block), unix_now())
                 .await;

@@ -14,8 +14,8 @@
 //! Bodies are connected by a stage of their own ([`connect_stage`]), so downloading goes on
 //! while the node connects: the driver hands it each answer and asks for more at once, and
 //! it waits only when [`CONNECT_QUEUE`] answers are already queued. The stage takes all the
-//! answers waiting as one run. Blocks handed over are
-//! not asked for again until the stage reports them done (connected, or refused).
+//! answers waiting as one run. Blocks handed over are not asked for again until the stage
+//! reports them done (connected, or refused).
 
 use std::collections::HashSet;
 use std::sync::Arc;
