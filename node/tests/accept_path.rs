@@ -428,9 +428,10 @@ async fn a_verdict_started_ahead_completes_only_its_own_body(backend: Backend) {
 /// ```text
 ///   G ── a1 ── a2 (moves a1's coin with a signature over another message) ── a3
 /// ```
-/// A run whose second body carries a stolen signature, verified ahead as sync does: a1
-/// connects, a2 is refused for its signature exactly as without the look-ahead and marked
-/// invalid, a3 is refused as its descendant, and the coin never moves.
+/// A run whose second body carries a stolen signature, verified ahead and held for one
+/// commit as sync does: a1 connects, a2 is refused for its signature exactly as without the
+/// look-ahead and marked invalid, a3 is refused as its descendant, and the coin never moves,
+/// in memory or (after a restart) in the database.
 async fn a_bad_signature_verified_ahead_is_refused_as_ever(backend: Backend) {
     let Some(mut c) = Case::new(backend).await else {
         return;
@@ -443,11 +444,20 @@ async fn a_bad_signature_verified_ahead_is_refused_as_ever(backend: Backend) {
         .map(|n| Arc::new(c.forks.block(n)))
         .collect();
     let mut outcomes = Vec::new();
+    c.state.commit_at_flush();
     for (i, block) in run.iter().enumerate() {
         c.state.verify_ahead(&run, i);
         outcomes.push(c.state.submit_block(Arc::clone(block), NOW).await.result);
     }
     c.state.forget_ahead();
+    c.state.flush().await.expect("commit");
+    let committed = c.state.store().tip().await.unwrap().map(|t| t.hash);
+    assert_eq!(
+        committed,
+        Some(c.forks.hash("a1")),
+        "the database never left a1"
+    );
+    c.reopen().await;
     assert!(matches!(outcomes[0], Ok(SubmitOutcome::Accepted { .. })));
     assert!(
         matches!(
@@ -471,7 +481,94 @@ async fn a_bad_signature_verified_ahead_is_refused_as_ever(backend: Backend) {
     c.check("bad signature ahead").await;
 }
 
+/// ```text
+///   G ── a1 ── a2 [t1: a1's coin to a] ── a3 [t2: t1's coin to 7] ── a4 … a130
+/// ```
+/// A sync run held for its flush as sync holds it. A short one (10 blocks) is not written
+/// before that flush, so a crash loses it whole and the node reopens on the chain it had,
+/// able to take the run again. A long one (130 blocks) is committed in parts, each a whole
+/// chain: after the flush all of it is there, t1's coin (created and spent inside the run)
+/// is gone and t2's is unspent.
+async fn a_sync_run_is_committed_in_whole_chains_or_not_at_all(backend: Backend) {
+    let Some(mut c) = Case::new(backend).await else {
+        return;
+    };
+    let a1 = c.forks.mine("a1", "G", 10);
+    let t1 = spend(
+        &[OutPoint::new(a1.transactions[0].txid(), 0)],
+        &key(b'a'),
+        pay_to(b'a', 49),
+        &c.genesis(),
+    );
+    let t2 = spend(
+        &[OutPoint::new(t1.txid(), 0)],
+        &key(b'a'),
+        pay_to(7, 48),
+        &c.genesis(),
+    );
+    let (inside, kept) = (OutPoint::new(t1.txid(), 0), OutPoint::new(t2.txid(), 0));
+    c.forks.mine_with("a2", "a1", 10, vec![t1], |_| {});
+    c.forks.mine_with("a3", "a2", 10, vec![t2], |_| {});
+    c.forks.mine_run("a", 4, 130, "a3", 10);
+    let names: Vec<String> = (1..=130).map(|i| format!("a{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    c.headers(&names).await;
+    let run: Vec<Arc<Block>> = names.iter().map(|n| Arc::new(c.forks.block(n))).collect();
+
+    let (sync_run, _) = run.split_at(10);
+    submit_held_run(&mut c.state, sync_run).await;
+    assert_eq!(
+        c.state.tip().hash,
+        sync_run.last().unwrap().block_hash(),
+        "the run is checked"
+    );
+    let on_disk = SqlStore::open(&c.db.url, c.forks.params.network)
+        .await
+        .unwrap();
+    let committed = on_disk.tip().await.unwrap().map(|t| t.hash);
+    assert_eq!(committed, Some(c.genesis()), "the database is untouched");
+    // A crash: the chain state goes without its flush.
+    c.state = reopen_without_flush(c.state, &c.db).await;
+    assert_eq!(
+        c.state.tip().hash,
+        c.genesis(),
+        "nothing of the run was kept"
+    );
+    let last = c.state.index().get(&sync_run.last().unwrap().block_hash());
+    assert_eq!(last.map(|e| e.status), Some(BlockStatus::HeaderOnly));
+
+    submit_held_run(&mut c.state, &run).await;
+    c.reopen().await;
+    assert_eq!(c.state.tip().hash, c.forks.hash("a130"));
+    let utxos = c.state.store().utxo_set().await.unwrap();
+    assert!(!utxos.contains_key(&inside) && utxos.contains_key(&kept));
+    c.check("a held run").await;
+}
+
+/// Submits `run` as sync does: held for one commit, each body verified ahead; no flush.
+async fn submit_held_run(state: &mut ChainState<SqlStore>, run: &[Arc<Block>]) {
+    state.commit_at_flush();
+    for (i, block) in run.iter().enumerate() {
+        state.verify_ahead(run, i);
+        let outcome = state.submit_block(Arc::clone(block), NOW).await.result;
+        assert!(
+            matches!(outcome, Ok(SubmitOutcome::Accepted { .. })),
+            "{outcome:?}"
+        );
+    }
+    state.forget_ahead();
+}
+
+/// Closes `state` as a crash would leave it (nothing more written), and opens it again.
+async fn reopen_without_flush(state: ChainState<SqlStore>, db: &TestDb) -> ChainState<SqlStore> {
+    let params = state.params();
+    state.close().await;
+    let store = SqlStore::open(&db.url, params.network).await.unwrap();
+    ChainState::open(store, params, NOW).await.unwrap().0
+}
+
 on_both_backends!(
+    a_sync_run_is_committed_in_whole_chains_or_not_at_all,
     a_verdict_started_ahead_completes_only_its_own_body,
     a_bad_signature_verified_ahead_is_refused_as_ever,
     theft_through_a_stale_signature_verdict,

@@ -361,7 +361,7 @@ impl<S: ChainStore> ChainState<S> {
             .get(&entry.hash)
             .map_or(entry.status, |e| e.status);
         let body = (entry.status != BlockStatus::Invalid).then_some(block.as_ref());
-        self.flush().await?;
+        self.commit_all().await?;
         let mut txn = self.store.begin().await?;
         txn.insert_block(&entry, body).await?;
         txn.commit().await?;
@@ -497,7 +497,7 @@ impl<S: ChainStore> ChainState<S> {
         if new.is_empty() {
             return Ok(());
         }
-        self.flush().await?;
+        self.commit_all().await?;
         let mut txn = self.store.begin().await?;
         txn.insert_headers(new).await?;
         txn.commit().await?;

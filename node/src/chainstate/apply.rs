@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use crate::chain::{BlockChanges, ChainDiff, ChainUpdate, IndexEntry, ReorgPlan};
+use crate::chain::{BlockChanges, ChainDiff, ChainUpdate, ReorgPlan};
 use crate::consensus::{
     BlockError, CheckedBlock, Params, SignaturesChecked, check_block_contextually,
 };
@@ -23,7 +23,11 @@ use super::writer::WriteJob;
 use super::{ChainError, ChainState, InFlight, Layers};
 
 /// How the writer reports a job: committed (`true`), rolled back, or the database's error.
-type JobDone = oneshot::Receiver<Result<bool, StoreError>>;
+pub(super) type JobDone = oneshot::Receiver<Result<bool, StoreError>>;
+
+/// The verification of a plan's new blocks: their proofs in order, or the first failure's
+/// position and error.
+type Verification = tokio::task::JoinHandle<Result<Vec<SignaturesChecked>, (usize, BlockError)>>;
 
 /// The first block of a plan that failed validation, and why.
 pub(super) type PlanFailure = (BlockHash, BlockError);
@@ -68,24 +72,61 @@ impl<S: ChainStore> ChainState<S> {
         let tip = totals.into_tip(self.params.network, new_tip, height);
         let new_block = fresh.as_ref().map(|a| (a.entry, Arc::clone(&a.block)));
         let diff = Arc::new(diff);
-        let (verdict, done) = self.queue_write(new_block, Arc::clone(&diff), tip).await?;
-
-        let signatures = signatures
-            .await
-            .expect("signature verification does not panic");
-        let proofs = match signatures {
-            Ok(proofs) => proofs,
+        let job = WriteJob::new(new_block, Arc::clone(&diff), tip);
+        let outcome = if self.held.is_some() {
+            self.hold_when_verified(job, signatures).await
+        } else {
+            self.write_while_verifying(job, signatures).await?
+        };
+        let (proofs, done) = match outcome {
+            Ok(verified) => verified,
             Err((position, error)) => {
-                let _ = verdict.send(false);
-                let _ = done.await; // the rollback is done before anything else writes
                 *arrival = fresh;
                 return Ok(Err((plan.connect[position], error)));
             }
         };
-        let _ = verdict.send(true);
         self.track(InFlight { diff, done }).await?;
         self.move_tip(plan, checked, proofs, tip, &mut update);
         Ok(Ok(update))
+    }
+
+    /// The usual way: the writer writes `job` at once, and commits it once the signatures
+    /// are found valid (or rolls it back, and the rollback is done before this returns).
+    async fn write_while_verifying(
+        &mut self,
+        (job, verdict, done): (WriteJob, oneshot::Sender<bool>, JobDone),
+        signatures: Verification,
+    ) -> Result<Result<(Vec<SignaturesChecked>, JobDone), (usize, BlockError)>, ChainError> {
+        self.queue_write(job).await?;
+        match signatures
+            .await
+            .expect("signature verification does not panic")
+        {
+            Ok(proofs) => {
+                let _ = verdict.send(true);
+                Ok(Ok((proofs, done)))
+            }
+            Err(failure) => {
+                let _ = verdict.send(false);
+                let _ = done.await; // the rollback is done before anything else writes
+                Ok(Err(failure))
+            }
+        }
+    }
+
+    /// While a run holds its commits: `job` is held for the run's flush once the signatures
+    /// are found valid, and dropped if they are not (the writer never saw it).
+    async fn hold_when_verified(
+        &mut self,
+        (job, verdict, done): (WriteJob, oneshot::Sender<bool>, JobDone),
+        signatures: Verification,
+    ) -> Result<(Vec<SignaturesChecked>, JobDone), (usize, BlockError)> {
+        let proofs = signatures
+            .await
+            .expect("signature verification does not panic")?;
+        let _ = verdict.send(true);
+        self.held.get_or_insert_with(Vec::new).push(job);
+        Ok((proofs, done))
     }
 
     /// The diff, totals and update of `plan` after undoing its old branch.
@@ -101,7 +142,7 @@ impl<S: ChainStore> ChainState<S> {
                 "reorganising"
             );
             // Undo data of blocks still committing is not readable yet.
-            self.flush().await?;
+            self.commit_all().await?;
         }
         let mut diff = ChainDiff::new();
         let mut totals = TipTotals::from(&self.tip);
@@ -120,31 +161,16 @@ impl<S: ChainStore> ChainState<S> {
         Ok((diff, totals, update))
     }
 
-    /// Hands the writer its job: it writes at once and commits on a `true` verdict. Returns
-    /// the verdict's sender and the job's outcome.
-    async fn queue_write(
-        &mut self,
-        new_block: Option<(IndexEntry, Arc<Block>)>,
-        diff: Arc<ChainDiff>,
-        tip: ChainTip,
-    ) -> Result<(oneshot::Sender<bool>, JobDone), ChainError> {
-        let (verdict, verdict_rx) = oneshot::channel();
-        let (done_tx, done) = oneshot::channel();
-        let job = WriteJob {
-            new_block,
-            diff,
-            tip,
-            verdict: verdict_rx,
-            done: done_tx,
-        };
+    /// Hands the writer its job: it writes at once and commits on a `true` verdict.
+    async fn queue_write(&mut self, job: WriteJob) -> Result<(), ChainError> {
         if !self.writer.send(job).await {
             // It stopped on a failed transaction: that job's error is the one to report.
-            self.flush().await?;
+            self.commit_all().await?;
             return Err(ChainError::Inconsistent(
                 "the database writer stopped".into(),
             ));
         }
-        Ok((verdict, done))
+        Ok(())
     }
 
     /// The in-memory side of a plan whose commit is ordered: the active chain, the index's

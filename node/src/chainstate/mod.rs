@@ -36,8 +36,9 @@
 //!    chosen again. A block marked invalid keeps its header only.
 //!
 //! Transactions are committed in order by the [`writer`] task, so checking block N+1
-//! overlaps committing N. A crash at any instant leaves one complete chain, and
-//! [`ChainState::open`] resumes the interrupted work.
+//! overlaps committing N. A sync run may instead hold its tip changes until the run's flush
+//! and commit them as one transaction ([`ChainState::commit_at_flush`]). A crash at any
+//! instant leaves one complete chain, and [`ChainState::open`] resumes the interrupted work.
 //!
 //! It holds no lock: the node serializes calls (one `&mut self`). [`ChainState::flush`] waits
 //! until everything accepted so far is committed. It must not judge peers: it says what a
@@ -86,10 +87,16 @@ use accept::{Arrival, Prepared};
 pub use accept::{HeadersOutcome, VERIFY_AHEAD};
 pub use overrides::OverrideError;
 pub use tip::TipTotals;
-use writer::Writer;
+use writer::{WriteJob, Writer};
 
 /// Tip changes that may be committing at once before the next one waits for the oldest.
 const MAX_IN_FLIGHT: usize = 8;
+
+/// Tip changes a run holds before it sends them to be committed as one transaction
+/// ([`ChainState::commit_at_flush`]): enough for a coin created and spent a few blocks apart
+/// never to be written, few enough that the writer commits one part while the next is
+/// checked (rather than the whole run after it), and that the diffs held take little memory.
+const HELD_PER_COMMIT: usize = 16;
 
 /// The coin cache's budget when none is configured (`--dbcache-mb`).
 pub const DEFAULT_DBCACHE_MB: usize = 64;
@@ -256,6 +263,9 @@ pub struct ChainState<S: ChainStore> {
     /// Bodies of a sync run whose verification started before their turn, by hash (see
     /// [`ChainState::verify_ahead`]).
     ahead: HashMap<BlockHash, Prepared>,
+    /// While a run holds its commits ([`ChainState::commit_at_flush`]): the verified tip
+    /// changes not yet sent to the writer, oldest first. Each is also in `in_flight`.
+    held: Option<Vec<WriteJob>>,
 }
 
 impl<S: ChainStore> ChainState<S> {
@@ -327,11 +337,37 @@ impl<S: ChainStore> ChainState<S> {
     /// Waits until every tip change made so far is committed. An error here means the
     /// database refused a write: this chain state is then ahead of the database and must be
     /// closed and opened again (see the module doc).
+    /// It ends a run's holding ([`ChainState::commit_at_flush`]).
     pub async fn flush(&mut self) -> Result<(), ChainError> {
+        let committed = self.commit_all().await;
+        self.held = None;
+        committed
+    }
+
+    /// [`ChainState::flush`] inside a write that needs the database up to date (a reorg
+    /// reads undo data, a status is written on its own): a run's holding goes on after it.
+    async fn commit_all(&mut self) -> Result<(), ChainError> {
+        if let Some(held) = self.held.as_mut() {
+            let held = std::mem::take(held);
+            self.send_held(held).await;
+        }
         while let Some(job) = self.in_flight.pop_front() {
             self.settle(job).await?;
         }
         Ok(())
+    }
+
+    /// Holds the tip changes made from now until the next [`ChainState::flush`] and commits
+    /// them in parts of [`HELD_PER_COMMIT`] blocks, each one database transaction, the last
+    /// at that flush: for a sync run, whose blocks are published only after the flush anyway.
+    /// A coin created and spent inside a part is never written (Bitcoin Core's `-dbcache`
+    /// flush has the same effect), and a part costs the writer about the statements of one
+    /// block. Each change is held only once its block passed every rule, signatures
+    /// included, so a part has no verdict to wait for; the database is on one complete chain
+    /// before and after each part, as with any other transaction, and a crash before the
+    /// flush loses only what nobody was told of.
+    pub fn commit_at_flush(&mut self) {
+        self.held.get_or_insert_with(Vec::new);
     }
 
     /// The unspent outputs among `outpoints` at the current tip, including changes that are
@@ -431,7 +467,7 @@ impl<S: ChainStore> ChainState<S> {
         }
         tracing::warn!(%hash, %error, "block failed validation: marking it and its descendants invalid");
         let marked = self.index.set_invalid(&hash);
-        self.flush().await?;
+        self.commit_all().await?;
         let mut txn = self.store.begin().await?;
         txn.set_status(&marked, BlockStatus::Invalid).await?;
         txn.commit().await?;
@@ -444,14 +480,32 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     /// Hands a committing tip change to the pipeline, waiting for the oldest when too many
-    /// are outstanding.
+    /// are outstanding (those a run holds do not count: they are the newest, and not sent).
     async fn track(&mut self, job: InFlight) -> Result<(), ChainError> {
         self.in_flight.push_back(job);
-        while self.in_flight.len() > MAX_IN_FLIGHT {
+        if let Some(held) = self
+            .held
+            .as_mut()
+            .filter(|held| held.len() >= HELD_PER_COMMIT)
+        {
+            let held = std::mem::take(held);
+            self.send_held(held).await;
+        }
+        let held = self.held.as_ref().map_or(0, Vec::len);
+        while self.in_flight.len() > MAX_IN_FLIGHT + held {
             let oldest = self.in_flight.pop_front().expect("non-empty");
             self.settle(oldest).await?;
         }
         Ok(())
+    }
+
+    /// Sends held tip changes to be committed as one transaction. A writer that has stopped
+    /// drops them: each then reports the writer gone when settled, after the error of the
+    /// job that stopped it.
+    async fn send_held(&mut self, held: Vec<WriteJob>) {
+        if !held.is_empty() {
+            let _sent = self.writer.send_batch(held).await;
+        }
     }
 
     /// Waits for a tip change to commit, then lets the coin cache learn of it.

@@ -66,6 +66,7 @@ impl<S: ChainStore> ChainState<S> {
             options,
             signatures_assumed: 0,
             ahead: HashMap::new(),
+            held: None,
             store,
         };
         let Written { result, changes } = state.activate_best_chain(now).await;

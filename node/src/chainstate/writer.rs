@@ -16,6 +16,10 @@
 //! The writer's transactions only write (never read first), so on SQLite they take the write
 //! lock at their first statement and other writers simply wait their turn.
 //!
+//! A sync run asks for the same on purpose: its jobs, already verified, arrive in batches
+//! ([`Writer::send_batch`]), each written as one group, so a coin created and spent inside a
+//! batch never reaches the database (see [`super::ChainState::commit_at_flush`]).
+//!
 //! The first failed transaction stops the writer: every later job was planned on top of the
 //! one that failed, so writing it would put the database on a chain that does not exist. The
 //! jobs still queued are dropped (their senders see the writer gone) and the chain state that
@@ -46,10 +50,30 @@ pub(super) struct WriteJob {
     pub done: oneshot::Sender<Result<bool, StoreError>>,
 }
 
+impl WriteJob {
+    /// A job for the writer, with the sender of its verdict and the receiver of its outcome.
+    pub(super) fn new(
+        new_block: Option<(IndexEntry, Arc<Block>)>,
+        diff: Arc<ChainDiff>,
+        tip: ChainTip,
+    ) -> (Self, oneshot::Sender<bool>, super::apply::JobDone) {
+        let (verdict, verdict_rx) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        let job = Self {
+            new_block,
+            diff,
+            tip,
+            verdict: verdict_rx,
+            done: done_tx,
+        };
+        (job, verdict, done)
+    }
+}
+
 /// The handle that queues jobs for the writer task.
 #[derive(Debug)]
 pub(super) struct Writer {
-    jobs: mpsc::Sender<WriteJob>,
+    jobs: mpsc::Sender<Vec<WriteJob>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -71,21 +95,25 @@ impl Writer {
 
     /// Queues `job`; `false` if the writer has stopped.
     pub(super) async fn send(&self, job: WriteJob) -> bool {
-        self.jobs.send(job).await.is_ok()
+        self.send_batch(vec![job]).await
+    }
+
+    /// Queues `jobs` to be written in one transaction (with any others queued by then);
+    /// `false` if the writer has stopped.
+    pub(super) async fn send_batch(&self, jobs: Vec<WriteJob>) -> bool {
+        self.jobs.send(jobs).await.is_ok()
     }
 }
 
-async fn run<S: ChainStore>(store: S, mut queue: mpsc::Receiver<WriteJob>) {
-    while let Some(first) = queue.recv().await {
-        let mut group = vec![first];
-        while let Ok(job) = queue.try_recv() {
-            group.push(job);
+async fn run<S: ChainStore>(store: S, mut queue: mpsc::Receiver<Vec<WriteJob>>) {
+    while let Some(mut group) = queue.recv().await {
+        while let Ok(jobs) = queue.try_recv() {
+            group.extend(jobs);
         }
-        let written = if group.len() == 1 {
-            let job = group.pop().expect("one job");
-            write_one(&store, job).await
-        } else {
-            write_group(&store, group).await
+        let written = match group.len() {
+            0 => true,
+            1 => write_one(&store, group.pop().expect("one job")).await,
+            _ => write_group(&store, group).await,
         };
         if !written {
             tracing::error!("the database writer stopped after a failed transaction");
