@@ -5,6 +5,8 @@
 //! which bounds any connect rate.
 //!
 //! Goals: connect as sync ≥ 0.85 × the all-thread verify rate; a 100-block reorg ≤ 1 s.
+//! The as-sync ratio is "paired": the median of three runs, each divided by an all-thread
+//! verify pass made just before it, so a shared machine's slow drifts stay out of it.
 
 #![allow(clippy::print_stdout, reason = "a benchmark reports on stdout")]
 
@@ -98,8 +100,9 @@ enum Delivery {
 struct Measured {
     /// The main chain delivered one block at a time.
     connect: Duration,
-    /// The same blocks, on a database of their own, delivered as sync does.
-    connect_as_sync: Duration,
+    /// The same blocks, on databases of their own, delivered as sync does: the median
+    /// ratio to the verify ceiling of three paired runs, and that run's tx/s.
+    connect_as_sync: (f64, f64),
     reorg: Duration,
     /// The explorer index catching up from genesis over the whole chain, afterwards.
     index: Duration,
@@ -146,14 +149,49 @@ async fn connect(
     start.elapsed()
 }
 
-async fn measure(backend: Backend, blocks: &Blocks) -> Option<Measured> {
-    let connect_as_sync = {
+/// One all-thread pass over `checks`: verifications per second now.
+fn all_thread_rate(checks: &[(PublicKeyBytes, SignatureBytes, [u8; 32])]) -> f64 {
+    let start = Instant::now();
+    assert!(
+        checks
+            .par_iter()
+            .all(|(key, sig, digest)| sig.verify(key, digest).is_ok())
+    );
+    checks.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Connecting as sync does, three times, each on a database of its own and right after an
+/// all-thread verify pass: the median of the three ratios, with its connect rate. Pairing
+/// each run with a ceiling measured a moment before keeps the machine's slow drifts (a
+/// shared VM) out of the ratio.
+async fn paired_connect_as_sync(
+    backend: Backend,
+    blocks: &Blocks,
+    checks: &[(PublicKeyBytes, SignatureBytes, [u8; 32])],
+) -> Option<(f64, f64)> {
+    let txs = (BLOCKS * TXS_PER_BLOCK) as f64;
+    let mut pairs = Vec::new();
+    for _ in 0..3 {
         let db = TestDb::new(backend).await?;
         let mut state = ready_state(&db, blocks).await;
-        let elapsed = connect(&mut state, blocks, Delivery::AsSync).await;
+        let ceiling = all_thread_rate(checks);
+        let rate = txs
+            / connect(&mut state, blocks, Delivery::AsSync)
+                .await
+                .as_secs_f64();
         state.close().await;
-        elapsed
-    };
+        pairs.push((rate, rate / ceiling));
+    }
+    pairs.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Some(pairs[1])
+}
+
+async fn measure(
+    backend: Backend,
+    blocks: &Blocks,
+    checks: &[(PublicKeyBytes, SignatureBytes, [u8; 32])],
+) -> Option<Measured> {
+    let connect_as_sync = paired_connect_as_sync(backend, blocks, checks).await?;
     let db = TestDb::new(backend).await?;
     let mut state = ready_state(&db, blocks).await;
     let connect = connect(&mut state, blocks, Delivery::OneAtATime).await;
@@ -210,7 +248,8 @@ fn main() {
         blocks.fork.len(),
         start.elapsed()
     );
-    let (verify_one, verify_all) = verify_rates(&signature_checks(&blocks.main[..200]));
+    let checks = signature_checks(&blocks.main[..200]);
+    let (verify_one, verify_all) = verify_rates(&checks);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -236,19 +275,16 @@ fn main() {
         "k256 verify, all threads", verify_all, 1.0
     );
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        match runtime.block_on(measure(backend, &blocks)) {
+        match runtime.block_on(measure(backend, &blocks, &checks)) {
             None => println!("{backend:?}: skipped (no server)"),
             Some(m) => {
                 let rate = txs / m.connect.as_secs_f64();
                 let name =
                     format!("{backend:?}: connect {BLOCKS} × {TXS_PER_BLOCK} txs, one by one");
                 println!("{name:<44} {rate:>12.0}/s {:>18.2}", rate / verify_all);
-                let rate = txs / m.connect_as_sync.as_secs_f64();
+                let (rate, ratio) = m.connect_as_sync;
                 let name = format!("{backend:?}: connect {BLOCKS} × {TXS_PER_BLOCK} txs, as sync");
-                println!(
-                    "{name:<44} {rate:>12.0}/s {:>18.2}   (goal ≥ 0.85)",
-                    rate / verify_all
-                );
+                println!("{name:<44} {rate:>12.0}/s {ratio:>18.2}   (goal ≥ 0.85, paired)");
                 let name = format!("{backend:?}: {REORG_DEPTH}-block reorg");
                 println!(
                     "{name:<44} {:>13.3}s {:>18}   (goal ≤ 1 s)",
