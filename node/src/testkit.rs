@@ -484,8 +484,8 @@ pub fn header_chain(params: &Params, n: usize, gap: u32) -> Vec<BlockHeader> {
 /// Connects `blocks` (a chain extending the tip) the way sync does: their headers first, in
 /// protocol-sized batches, then the bodies in runs of one blocks request each, every body's
 /// signatures verified ahead of its turn ([`crate::chainstate::ChainState::verify_ahead`]),
-/// each run committed as one transaction before the next. Benchmarks measure the sync
-/// connect path with it.
+/// each run committed (in parts, as sync commits it) before the next. Benchmarks measure the
+/// sync connect path with it.
 ///
 /// # Panics
 /// If a header or a block is refused: the caller built a valid chain.

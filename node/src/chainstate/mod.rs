@@ -36,8 +36,8 @@
 //!    chosen again. A block marked invalid keeps its header only.
 //!
 //! Transactions are committed in order by the [`writer`] task, so checking block N+1
-//! overlaps committing N. A sync run may instead hold its tip changes until the run's flush
-//! and commit them as one transaction ([`ChainState::commit_at_flush`]). A crash at any
+//! overlaps committing N. A sync run instead holds its verified tip changes and commits them
+//! in parts, one transaction each ([`ChainState::commit_at_flush`]). A crash at any
 //! instant leaves one complete chain, and [`ChainState::open`] resumes the interrupted work.
 //!
 //! It holds no lock: the node serializes calls (one `&mut self`). [`ChainState::flush`] waits
@@ -336,8 +336,8 @@ impl<S: ChainStore> ChainState<S> {
 
     /// Waits until every tip change made so far is committed. An error here means the
     /// database refused a write: this chain state is then ahead of the database and must be
-    /// closed and opened again (see the module doc).
-    /// It ends a run's holding ([`ChainState::commit_at_flush`]).
+    /// closed and opened again (see the module doc). It ends a run's holding
+    /// ([`ChainState::commit_at_flush`]).
     pub async fn flush(&mut self) -> Result<(), ChainError> {
         let committed = self.commit_all().await;
         self.held = None;

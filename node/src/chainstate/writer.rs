@@ -110,10 +110,10 @@ async fn run<S: ChainStore>(store: S, mut queue: mpsc::Receiver<Vec<WriteJob>>) 
         while let Ok(jobs) = queue.try_recv() {
             group.extend(jobs);
         }
-        let written = match group.len() {
-            0 => true,
-            1 => write_one(&store, group.pop().expect("one job")).await,
-            _ => write_group(&store, group).await,
+        let written = if group.len() == 1 {
+            write_one(&store, group.pop().expect("one job")).await
+        } else {
+            write_group(&store, group).await
         };
         if !written {
             tracing::error!("the database writer stopped after a failed transaction");

@@ -78,10 +78,11 @@ impl Node {
     }
 
     /// Submits a run of blocks from a peer (a sync): each block's signatures are verified
-    /// while those before it are checked, and the run is committed as one transaction at its
-    /// flush, before anything of it is published. Returns each
-    /// block's outcome; when the database fails, every block not refused by a rule is
-    /// reported as that storage error (not acknowledged, so fetched again later).
+    /// while those before it are checked, and the run is committed in parts (see
+    /// `ChainState::commit_at_flush`), the last at its flush, before anything of it is
+    /// published. Returns each block's outcome; when the database fails, every block not
+    /// refused by a rule is reported as that storage error (not acknowledged, so fetched
+    /// again later).
     pub async fn submit_blocks(
         &self,
         blocks: Vec<Block>,
@@ -104,7 +105,7 @@ impl Node {
         let mut results = Vec::with_capacity(blocks.len());
         let mut changes = LedgerChanges::default();
         let mut failure = None;
-        // The run is published only after its flush: it is committed there, as one transaction.
+        // The run is published only after its flush, so its commits may wait and be merged.
         ledger.chain_mut().commit_at_flush();
         for (i, block) in blocks.iter().enumerate() {
             if failure.is_some() {
