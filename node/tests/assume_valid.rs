@@ -14,6 +14,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use chaincore::chainstate::{ChainOptions, ChainState};
 use chaincore::primitives::{Amount, Block, BlockHash, TxOut};
 use chaincore::storage::SqlStore;
@@ -128,6 +130,41 @@ async fn an_assumed_block_whose_header_is_unknown_assumes_nothing() {
     let mut node = node(Some(tip)).await;
     // Bodies without their headers first: the assumed block is not known yet.
     assert_eq!(node.bodies(&blocks).await, Some("tx-bad-signature"));
+    assert_eq!(node.state.tip().height.get() as usize, forged_at);
+    assert_eq!(node.state.signatures_assumed(), 0);
+}
+
+#[tokio::test]
+async fn a_body_assumed_ahead_is_verified_after_all_when_the_best_headers_move_away() {
+    let (blocks, forged_at) = chain_with_a_forged_signature();
+    let tip = blocks.last().expect("blocks").block_hash();
+    let mut node = node(Some(tip)).await;
+    let headers: Vec<_> = blocks.iter().map(|b| b.header).collect();
+    node.state
+        .submit_headers(&headers, NOW)
+        .await
+        .expect("headers");
+    let run: Vec<Arc<Block>> = blocks.iter().cloned().map(Arc::new).collect();
+    // The forged body is prepared while the assumed block leads the best header chain...
+    node.state.verify_ahead(&run, 0);
+    // ... then a longer chain of headers that does not hold it arrives.
+    let mut rival = TestChain::new(quick_params());
+    rival.mine_empty(blocks.len() + 2, &key(4).address());
+    let rival_headers: Vec<_> = rival.blocks()[1..].iter().map(|b| b.header).collect();
+    node.state
+        .submit_headers(&rival_headers, NOW)
+        .await
+        .expect("rival headers");
+
+    let mut refused = None;
+    for (i, block) in run.iter().enumerate() {
+        node.state.verify_ahead(&run, i);
+        if let Err(error) = node.state.submit_block(Arc::clone(block), NOW).await.result {
+            refused = Some(error.reason().expect("a broken rule"));
+            break;
+        }
+    }
+    assert_eq!(refused, Some("tx-bad-signature"));
     assert_eq!(node.state.tip().height.get() as usize, forged_at);
     assert_eq!(node.state.signatures_assumed(), 0);
 }

@@ -72,6 +72,10 @@ impl SignatureTask {
         Self::Running(running)
     }
 
+    fn is_assumed(&self) -> bool {
+        matches!(self, Self::Assumed(_))
+    }
+
     pub(super) async fn wait(self) -> Result<SignaturesChecked, BlockError> {
         match self {
             Self::Running(task) => task.await.expect("signature verification does not panic"),
@@ -165,9 +169,9 @@ impl<S: ChainStore> ChainState<S> {
     /// about to be submitted) on, at most [`VERIFY_AHEAD`] waiting at once, so that the cores
     /// verify the next blocks while one is checked in context and committed. A body gets
     /// this only if the accept path would verify it anyway: its header is indexed without a
-    /// body, the work rule lets it be stored, it passes the context-free rules, and
-    /// `--assume-valid` does not cover it (then there is nothing to verify). `submit_block`
-    /// of the same body takes its verification; [`ChainState::forget_ahead`] drops the rest.
+    /// body, the work rule lets it be stored, and it passes the context-free rules. A body
+    /// `--assume-valid` covers is prepared with nothing to verify. `submit_block` of the same
+    /// body takes its verification; [`ChainState::forget_ahead`] drops the rest.
     pub fn verify_ahead(&mut self, run: &[Arc<Block>], next: usize) {
         for block in run.iter().skip(next).take(VERIFY_AHEAD) {
             if self.ahead.len() >= VERIFY_AHEAD {
@@ -182,13 +186,15 @@ impl<S: ChainStore> ChainState<S> {
             };
             if entry.status != BlockStatus::HeaderOnly
                 || !self.may_store_body(entry)
-                || self.assumes_valid(&hash)
                 || check_proof_of_work(&block.header, self.params).is_err()
                 || check_block(block, self.params).is_err()
             {
                 continue;
             }
-            let signatures = SignatureTask::start(Arc::clone(block), self.params, false);
+            // An assumed body is prepared too (with nothing to verify), so that it is looked
+            // at once, not once for every block submitted while it is in the window.
+            let assumed = self.assumes_valid(&hash);
+            let signatures = SignatureTask::start(Arc::clone(block), self.params, assumed);
             let block = Arc::clone(block);
             self.ahead.insert(hash, Prepared { block, signatures });
         }
@@ -246,9 +252,11 @@ impl<S: ChainStore> ChainState<S> {
         }
         let entry = self.record_body(entry);
         let assumed = self.assumes_valid(&entry.hash);
+        // Signatures assumed ahead are verified after all if the best header chain has since
+        // moved off the assumed block.
         let signatures = match prepared {
-            Some(prepared) => prepared.signatures,
-            None => SignatureTask::start(Arc::clone(&block), self.params, assumed),
+            Some(prepared) if assumed || !prepared.signatures.is_assumed() => prepared.signatures,
+            _ => SignatureTask::start(Arc::clone(&block), self.params, assumed),
         };
         let arrival = Arrival {
             entry,

@@ -52,7 +52,13 @@ impl<S: ChainStore> ChainState<S> {
             let position = plan.connect.iter().position(|h| *h == a.entry.hash)?;
             Some((position, a.signatures.take()?))
         });
-        let assumed = plan.connect.iter().map(|h| self.assumes_valid(h)).collect();
+        let started_at = started.as_ref().map(|(position, _)| *position);
+        let assumed = plan
+            .connect
+            .iter()
+            .enumerate()
+            .map(|(i, h)| started_at != Some(i) && self.assumes_valid(h))
+            .collect();
         let signatures = tokio::spawn(verify_in_order(
             blocks.clone(),
             assumed,
