@@ -98,6 +98,11 @@ const MAX_IN_FLIGHT: usize = 8;
 /// checked (rather than the whole run after it), and that the diffs held take little memory.
 const HELD_PER_COMMIT: usize = 16;
 
+/// Held parts sent and not yet committed before the next part waits for the oldest: two,
+/// so that the writer commits one while the next is checked. (A part is `HELD_PER_COMMIT`
+/// tip changes; [`MAX_IN_FLIGHT`] alone would make each part wait for the one before.)
+const PARTS_IN_FLIGHT: usize = 2;
+
 /// The coin cache's budget when none is configured (`--dbcache-mb`).
 pub const DEFAULT_DBCACHE_MB: usize = 64;
 
@@ -480,7 +485,8 @@ impl<S: ChainStore> ChainState<S> {
     }
 
     /// Hands a committing tip change to the pipeline, waiting for the oldest when too many
-    /// are outstanding (those a run holds do not count: they are the newest, and not sent).
+    /// are outstanding (those a run holds do not count: they are the newest, and not sent;
+    /// while a run holds, up to [`PARTS_IN_FLIGHT`] parts may be committing).
     async fn track(&mut self, job: InFlight) -> Result<(), ChainError> {
         self.in_flight.push_back(job);
         if let Some(held) = self
@@ -491,8 +497,11 @@ impl<S: ChainStore> ChainState<S> {
             let held = std::mem::take(held);
             self.send_held(held).await;
         }
-        let held = self.held.as_ref().map_or(0, Vec::len);
-        while self.in_flight.len() > MAX_IN_FLIGHT + held {
+        let limit = match &self.held {
+            Some(held) => held.len() + MAX_IN_FLIGHT.max(PARTS_IN_FLIGHT * HELD_PER_COMMIT),
+            None => MAX_IN_FLIGHT,
+        };
+        while self.in_flight.len() > limit {
             let oldest = self.in_flight.pop_front().expect("non-empty");
             self.settle(oldest).await?;
         }

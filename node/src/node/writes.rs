@@ -123,11 +123,17 @@ impl Node {
             results.push(written.result);
         }
         ledger.chain_mut().forget_ahead();
+        let flushing = std::time::Instant::now();
         if failure.is_none()
             && let Err(error) = ledger.flush().await
         {
             failure = Some(error.to_string());
         }
+        tracing::debug!(
+            count = blocks.len(),
+            flush_ms = flushing.elapsed().as_millis(),
+            "run submitted"
+        );
         if let Some(cause) = failure {
             self.lose_ledger(&mut slot, cause.clone()).await;
             let lost = StoreError::Down {
