@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Notify, broadcast, watch};
 
-use crate::chain::{ActiveChain, BlockIndex, ChainUpdate, ChainView, IndexEntry};
+use crate::chain::{ActiveChain, BlockIndex, BlockStatus, ChainUpdate, ChainView, IndexEntry};
 use crate::chainstate::ChainError;
 use crate::consensus::Network;
 use crate::events::{Backlog, EventLog, NodeEvent, Sequenced};
@@ -377,6 +377,14 @@ impl Node {
     /// is lost: sync waits for it).
     pub fn wanted_bodies(&self, limit: usize) -> Vec<BlockHash> {
         self.sync_read(|view| view.wanted_bodies(limit))
+    }
+
+    /// Whether the body of `hash` is stored (connected or not).
+    pub fn has_body(&self, hash: &BlockHash) -> bool {
+        self.snapshot()
+            .index
+            .get(hash)
+            .is_some_and(|entry| entry.status != BlockStatus::HeaderOnly)
     }
 
     /// Whether `--assume-valid` names a block whose header has not arrived yet: until it

@@ -14,8 +14,13 @@
 //! Bodies are connected by a stage of their own ([`connect_stage`]), so downloading goes on
 //! while the node connects: the driver hands it each answer and asks for more at once, and
 //! it waits only when [`CONNECT_QUEUE`] answers are already queued. The stage takes all the
-//! answers waiting as one run. Blocks handed over are not asked for again until the stage
+//! answers waiting as one run. Blocks received are not asked for again until the stage
 //! reports them done (connected, or refused).
+//!
+//! Answers to requests out at once arrive in any order. One whose first body's parent has
+//! not arrived is held back (at most [`REORDER_ANSWERS`] of them) until the answer before
+//! it comes: handed over early, its bodies would be stored aside and read back from the
+//! database one by one when the gap fills.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -48,6 +53,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_STALL_TIMEOUT: Duration = Duration::from_secs(64);
 /// Answers queued for the connect stage besides the one it is connecting.
 const CONNECT_QUEUE: usize = 2;
+/// Answers held back, at most, because the bodies before theirs are still on the way.
+const REORDER_ANSWERS: usize = 4;
 
 /// Why a request brought no answer.
 #[derive(Debug)]
@@ -110,6 +117,7 @@ pub async fn run(
         to_connect,
         connected,
         queued: HashSet::new(),
+        reordering: Vec::new(),
     }
     .run(events, tasks)
     .await;
@@ -127,6 +135,7 @@ async fn connect_stage(
     tasks: Tasks,
 ) {
     loop {
+        let idle = std::time::Instant::now();
         let first = tokio::select! {
             biased;
             () = tasks.stopping() => return,
@@ -148,7 +157,10 @@ async fn connect_stage(
             next = batches.try_recv().ok();
         }
         let hashes: Vec<BlockHash> = blocks.iter().map(Block::block_hash).collect();
+        let waited = idle.elapsed();
+        let connecting = std::time::Instant::now();
         let results = node.submit_blocks(blocks).await;
+        let took = connecting.elapsed();
         let mut charged = HashSet::new();
         for (peer, result) in senders.iter().zip(&results) {
             let offence = result.as_ref().err().and_then(verdict::block_offence);
@@ -160,7 +172,13 @@ async fn connect_stage(
             }
         }
         let height = node.snapshot().tip.height;
-        tracing::debug!(count = hashes.len(), %height, "blocks connected");
+        tracing::debug!(
+            count = hashes.len(),
+            %height,
+            waited_ms = waited.as_millis(),
+            took_ms = took.as_millis(),
+            "blocks connected"
+        );
         if done.send(hashes).is_err() {
             return;
         }
@@ -176,8 +194,11 @@ struct Driver {
     stall_timeout: Duration,
     to_connect: mpsc::Sender<Downloaded>,
     connected: mpsc::UnboundedReceiver<Vec<BlockHash>>,
-    /// Bodies handed to the connect stage and not yet reported done.
+    /// Bodies received and not yet reported done by the connect stage (held back in
+    /// `reordering` or handed to the stage).
     queued: HashSet<BlockHash>,
+    /// Answers whose first body's parent has neither arrived nor been stored, oldest first.
+    reordering: Vec<Downloaded>,
 }
 
 impl Driver {
@@ -249,6 +270,7 @@ impl Driver {
 
     /// Asks for headers and bodies where the manager says to.
     async fn progress(&mut self, force: Option<PeerId>) {
+        self.hand_over().await;
         if self.manager.peer_count() == 0 {
             return;
         }
@@ -518,13 +540,83 @@ impl Driver {
         }
         metrics::counter!(telemetry::SYNC_BLOCKS).increment(blocks.len() as u64);
         self.queued.extend(received);
-        if self
-            .to_connect
-            .send(Downloaded { peer, blocks })
-            .await
-            .is_err()
-        {
-            tracing::debug!("the connect stage has stopped");
+        self.reordering.push(Downloaded { peer, blocks });
+        self.hand_over().await;
+    }
+
+    /// Hands the connect stage the answers held back whose bodies now follow ones it has
+    /// (so that it connects them at once, rather than storing them aside and reading them
+    /// back), oldest first. When more than [`REORDER_ANSWERS`] wait, or no blocks request is
+    /// out that could fill the gap, the oldest goes anyway: the node stores it aside.
+    async fn hand_over(&mut self) {
+        while let Some(next) = self.next_in_order() {
+            let answer = self.reordering.remove(next);
+            if self.to_connect.send(answer).await.is_err() {
+                tracing::debug!("the connect stage has stopped");
+                return;
+            }
         }
+    }
+
+    fn next_in_order(&self) -> Option<usize> {
+        let parents: Vec<BlockHash> = self
+            .reordering
+            .iter()
+            .map(|answer| answer.blocks[0].header.prev_blockhash)
+            .collect();
+        let held_back = |hash: &BlockHash| {
+            self.reordering
+                .iter()
+                .any(|a| a.blocks.iter().any(|b| b.block_hash() == *hash))
+        };
+        let arrived = |parent: &BlockHash| {
+            (self.queued.contains(parent) && !held_back(parent)) || self.node.has_body(parent)
+        };
+        let stuck = self.reordering.len() > REORDER_ANSWERS || self.manager.blocks_in_flight() == 0;
+        next_answer(&parents, arrived, stuck)
+    }
+}
+
+/// Which answer held back (oldest first, each given by its first body's parent) goes to the
+/// connect stage next: the first whose parent has `arrived`, or else, when the driver is
+/// `stuck` (too many held, or nothing asked that could fill the gap), the oldest.
+fn next_answer(
+    parents: &[BlockHash],
+    arrived: impl Fn(&BlockHash) -> bool,
+    stuck: bool,
+) -> Option<usize> {
+    parents
+        .iter()
+        .position(arrived)
+        .or_else(|| (stuck && !parents.is_empty()).then_some(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(byte: u8) -> BlockHash {
+        BlockHash::from_byte_array([byte; 32])
+    }
+
+    #[test]
+    fn an_answer_that_overtook_the_one_before_it_waits_for_it() {
+        // Answers for heights 129..=192 (parent 128) and 65..=128 (parent 64), in the
+        // order they came; only 64 has arrived.
+        let parents = [hash(128), hash(64)];
+        let arrived = |h: &BlockHash| *h == hash(64);
+        assert_eq!(next_answer(&parents, arrived, false), Some(1));
+        // Once 65..=128 is handed over, 128 has arrived too.
+        let arrived = |h: &BlockHash| *h == hash(64) || *h == hash(128);
+        assert_eq!(next_answer(&parents[..1], arrived, false), Some(0));
+    }
+
+    #[test]
+    fn a_gap_nothing_will_fill_lets_the_oldest_answer_go_to_be_stored_aside() {
+        let parents = [hash(128), hash(192)];
+        let nothing = |_: &BlockHash| false;
+        assert_eq!(next_answer(&parents, nothing, false), None);
+        assert_eq!(next_answer(&parents, nothing, true), Some(0));
+        assert_eq!(next_answer(&[], nothing, true), None);
     }
 }
