@@ -200,23 +200,37 @@ struct Sync {
     blocks: usize,
     txs: usize,
     connect: Duration,
-    sync: Duration,
-    sync_assumed: Duration,
+    sync: Joined,
+    assumed: Joined,
     blocks_assumed: u64,
 }
 
-/// How long a new node started with `args` takes to reach `height` from `seed`.
-async fn join(name: &str, seed: &str, height: u64, args: &[&str]) -> (Duration, serde_json::Value) {
+/// How a new node reached the seed's height.
+struct Joined {
+    /// From starting the process to the seed's height.
+    total: Duration,
+    /// Of which the process took to answer REST (opening its database, migrations).
+    startup: Duration,
+    status: serde_json::Value,
+}
+
+/// A new node started with `args` reaching `height` from `seed`.
+async fn join(name: &str, seed: &str, height: u64, args: &[&str]) -> Joined {
     let mut all = vec!["--bootstrap-nodes", seed];
     all.extend_from_slice(args);
     let started = Instant::now();
     let joiner = start(name, &all).await;
+    let startup = started.elapsed();
     let client = Client::new(&joiner.url);
     wait_until("the joiner at the seed's height", async || {
         client.height().await == height
     })
     .await;
-    (started.elapsed(), client.status().await)
+    Joined {
+        total: started.elapsed(),
+        startup,
+        status: client.status().await,
+    }
 }
 
 async fn sync() -> Sync {
@@ -252,11 +266,10 @@ async fn sync() -> Sync {
         seed_client.status().await["indexed_height"].as_u64() == Some(height)
     })
     .await;
-    let (sync, _) = join("joiner", &seed.url, height, &[]).await;
+    let sync = join("joiner", &seed.url, height, &[]).await;
     let tip = blocks.last().expect("blocks").block_hash().to_string();
-    let (sync_assumed, status) =
-        join("assuming", &seed.url, height, &["--assume-valid", &tip]).await;
-    let blocks_assumed = status["assume_valid"]["blocks_assumed"]
+    let assumed = join("assuming", &seed.url, height, &["--assume-valid", &tip]).await;
+    let blocks_assumed = assumed.status["assume_valid"]["blocks_assumed"]
         .as_u64()
         .expect("/status reports the assumed blocks");
     Sync {
@@ -264,18 +277,33 @@ async fn sync() -> Sync {
         txs: blocks.len() * SYNC_TXS,
         connect,
         sync,
-        sync_assumed,
+        assumed,
         blocks_assumed,
     }
 }
 
+/// `cargo bench --bench network [propagation|sync]`: the parts whose name holds one of the
+/// arguments, or every part without any.
 fn main() {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let runs = |part: &str| wanted.is_empty() || wanted.iter().any(|w| part.contains(w.as_str()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    println!("network, {NODES} chaincore-node processes on loopback (release build)");
-    let p = runtime.block_on(propagation());
+    println!("network, chaincore-node processes on loopback (release build)");
+    if runs("propagation") {
+        report_propagation(runtime.block_on(propagation()));
+    }
+    if runs("sync") {
+        report_sync(&runtime.block_on(sync()));
+    }
+}
+
+fn report_propagation(p: Propagation) {
     let (p50, p99) = (percentile(&p.latencies, 50), percentile(&p.latencies, 99));
     println!(
         "propagation of a {PROPAGATION_TXS}-tx block, node 0 → last of {} ({} blocks, {:.1} peers/node):",
@@ -292,10 +320,10 @@ fn main() {
         "  max {:>8.1} ms",
         p.latencies.last().expect("measured").as_secs_f64() * 1e3
     );
+}
 
-    let s = runtime.block_on(sync());
+fn report_sync(s: &Sync) {
     let connect_tx = s.txs as f64 / s.connect.as_secs_f64();
-    let sync_tx = s.txs as f64 / s.sync.as_secs_f64();
     println!(
         "\nsync of a new node, {} blocks × {SYNC_TXS} txs, headers first:",
         s.blocks
@@ -311,21 +339,23 @@ fn main() {
         connect_tx,
         1.0
     );
-    println!(
-        "{:<40} {:>12.0} {:>12.0} {:>10.2}   (goal ≥ 0.80)",
-        "sync over the network",
-        s.blocks as f64 / s.sync.as_secs_f64(),
-        sync_tx,
-        sync_tx / connect_tx
-    );
-    let assumed_tx = s.txs as f64 / s.sync_assumed.as_secs_f64();
-    println!(
-        "{:<40} {:>12.0} {:>12.0} {:>10.2}   (goal ≥ 3.00)",
-        "sync with --assume-valid at the tip",
-        s.blocks as f64 / s.sync_assumed.as_secs_f64(),
-        assumed_tx,
-        assumed_tx / connect_tx
-    );
+    let row = |what: &str, joined: &Joined, goal: &str| {
+        let tx_rate = s.txs as f64 / joined.total.as_secs_f64();
+        println!(
+            "{what:<40} {:>12.0} {tx_rate:>12.0} {:>10.2}   (goal ≥ {goal})",
+            s.blocks as f64 / joined.total.as_secs_f64(),
+            tx_rate / connect_tx
+        );
+        let syncing = joined.total.saturating_sub(joined.startup);
+        println!(
+            "  of which process start {:.2} s; from REST up: {:.0} blocks/s, {:.2} ÷ connect",
+            joined.startup.as_secs_f64(),
+            s.blocks as f64 / syncing.as_secs_f64(),
+            s.txs as f64 / syncing.as_secs_f64() / connect_tx
+        );
+    };
+    row("sync over the network", &s.sync, "0.80");
+    row("sync with --assume-valid at the tip", &s.assumed, "3.00");
     println!(
         "  blocks whose signatures were assumed: {}",
         s.blocks_assumed
