@@ -85,10 +85,11 @@ fn presync_budget(tip_height: u32, fork_height: u32) -> usize {
     depth.saturating_mul(2).saturating_add(MAX_HEADERS)
 }
 
-/// Bodies from one peer for the connect stage.
+/// Bodies from one peer for the connect stage, with their hashes (computed once, on arrival).
 struct Downloaded {
     peer: PeerId,
     blocks: Vec<Block>,
+    hashes: Vec<BlockHash>,
 }
 
 /// Runs sync until the network stops.
@@ -146,17 +147,14 @@ async fn connect_stage(
         };
         let mut senders = Vec::new();
         let mut blocks = Vec::new();
+        let mut hashes = Vec::new();
         let mut next = Some(first);
-        while let Some(Downloaded {
-            peer,
-            blocks: batch,
-        }) = next
-        {
-            senders.extend(std::iter::repeat_n(peer, batch.len()));
-            blocks.extend(batch);
+        while let Some(batch) = next {
+            senders.extend(std::iter::repeat_n(batch.peer, batch.blocks.len()));
+            blocks.extend(batch.blocks);
+            hashes.extend(batch.hashes);
             next = batches.try_recv().ok();
         }
-        let hashes: Vec<BlockHash> = blocks.iter().map(Block::block_hash).collect();
         let waited = idle.elapsed();
         let connecting = std::time::Instant::now();
         let results = node.submit_blocks(blocks).await;
@@ -533,15 +531,20 @@ impl Driver {
                 .penalize(peer, Offence::ProtocolViolation)
                 .await;
         }
-        let received: HashSet<BlockHash> = blocks.iter().map(Block::block_hash).collect();
+        let hashes: Vec<BlockHash> = blocks.iter().map(Block::block_hash).collect();
+        let received: HashSet<BlockHash> = hashes.iter().copied().collect();
         self.manager.on_blocks(peer, &asked, &received);
         if blocks.is_empty() {
             return;
         }
         metrics::counter!(telemetry::SYNC_BLOCKS).increment(blocks.len() as u64);
         self.queued.extend(received);
-        self.reordering.push(Downloaded { peer, blocks });
-        self.hand_over().await;
+        // Handed over by the `progress` step that follows every reply.
+        self.reordering.push(Downloaded {
+            peer,
+            blocks,
+            hashes,
+        });
     }
 
     /// Hands the connect stage the answers held back whose bodies now follow ones it has
@@ -564,11 +567,7 @@ impl Driver {
             .iter()
             .map(|answer| answer.blocks[0].header.prev_blockhash)
             .collect();
-        let held_back = |hash: &BlockHash| {
-            self.reordering
-                .iter()
-                .any(|a| a.blocks.iter().any(|b| b.block_hash() == *hash))
-        };
+        let held_back = |hash: &BlockHash| self.reordering.iter().any(|a| a.hashes.contains(hash));
         let arrived = |parent: &BlockHash| {
             (self.queued.contains(parent) && !held_back(parent)) || self.node.has_body(parent)
         };
